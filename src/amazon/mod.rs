@@ -1,0 +1,1 @@
+//! amazon: not implemented yet.

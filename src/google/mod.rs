@@ -1,0 +1,1 @@
+//! google: not implemented yet.

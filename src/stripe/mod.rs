@@ -1,0 +1,191 @@
+//! Stripe webhooks: `Stripe-Signature` HMAC-SHA256 and the `Event` object.
+//!
+//! ```
+//! use std::time::Duration;
+//! use bytes::Bytes;
+//! use http::HeaderMap;
+//! use store_notifications::{Clock, StripeStore};
+//!
+//! let store = StripeStore::new("whsec_current")
+//!     .with_secret("whsec_previous")           // during a secret roll
+//!     .with_tolerance(Duration::from_secs(300)) // the default
+//!     .with_clock(Clock::from_unix(1_767_225_600));
+//!
+//! let body = Bytes::from_static(br#"{"id":"evt_1","object":"event","type":"customer.created","created":1767225570,"livemode":false,"data":{"object":{"object":"customer","id":"cus_1"}}}"#);
+//! let mut headers = HeaderMap::new();
+//! headers.insert("stripe-signature", "t=1767225570,v1=0000".parse().unwrap());
+//! let rejection = store.verify_at(&headers, &body, store.now()).unwrap_err();
+//! assert_eq!(rejection.status(), 401);
+//! ```
+//!
+//! Secrets are parsed into HMAC keys once, at construction, and never printed. The HMAC key is
+//! the secret string's bytes exactly as configured (`whsec_` prefix included), as in every
+//! official SDK.
+
+mod event;
+mod signature;
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use http::HeaderMap;
+use ring::hmac;
+
+pub use event::{EventType, ReceiptKind, StripeEvent};
+
+use crate::clock::{Clock, unix_seconds};
+use crate::rejection::{Rejection, RejectionKind};
+use crate::store::{Store, StoreKind};
+
+/// The default tolerance on the signature timestamp, in both directions: 300 s, as every Stripe
+/// SDK.
+pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The Stripe verifier.
+#[derive(Clone)]
+pub struct StripeStore {
+    keys: Vec<hmac::Key>,
+    tolerance: i64,
+    clock: Clock,
+}
+
+impl StripeStore {
+    /// A verifier for one endpoint secret (`whsec_…`).
+    pub fn new(secret: impl AsRef<[u8]>) -> Self {
+        StripeStore {
+            keys: vec![hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref())],
+            tolerance: i64::try_from(DEFAULT_TOLERANCE.as_secs()).unwrap_or(i64::MAX),
+            clock: Clock::system(),
+        }
+    }
+
+    /// A verifier accepting any of `secrets`; `None` if there are none.
+    pub fn with_secrets<I>(secrets: I) -> Option<Self>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let mut secrets = secrets.into_iter();
+        let first = secrets.next()?;
+        Some(secrets.fold(StripeStore::new(first), StripeStore::with_secret))
+    }
+
+    /// Also accepts signatures made with `secret` (for secret rolls).
+    #[must_use]
+    pub fn with_secret(mut self, secret: impl AsRef<[u8]>) -> Self {
+        self.keys
+            .push(hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref()));
+        self
+    }
+
+    /// How far the signature timestamp may be from now, either way (default 300 s).
+    #[must_use]
+    pub fn with_tolerance(mut self, tolerance: Duration) -> Self {
+        self.tolerance = i64::try_from(tolerance.as_secs()).unwrap_or(i64::MAX);
+        self
+    }
+
+    /// The clock "now" is read from.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// The current time on this store's clock.
+    pub fn now(&self) -> SystemTime {
+        self.clock.now()
+    }
+
+    /// Verifies a delivery at `now`: the `Stripe-Signature` header, then the timestamp, then
+    /// parses the event. A body that is authentic but not an event is an
+    /// [authentic](Rejection::is_authentic) `Malformed` rejection.
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &Bytes,
+        now: SystemTime,
+    ) -> Result<StripeEvent, Rejection> {
+        let header = headers
+            .get("stripe-signature")
+            .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?
+            .to_str()
+            .map_err(|_| Rejection::malformed("Stripe-Signature is not ASCII"))?;
+        let parsed = signature::SignatureHeader::parse(header)?;
+        parsed.verify(&self.keys, body)?;
+        parsed.check_time(unix_seconds(now), self.tolerance)?;
+        StripeEvent::parse(body.clone(), parsed.t).map_err(|e| {
+            Rejection::unusable(
+                RejectionKind::Malformed,
+                format!("authentic body is not a Stripe event: {e}"),
+            )
+        })
+    }
+
+    /// Only the signature check (no timestamp, no parsing): the floor the benchmarks compare
+    /// against, and a building block for custom pipelines.
+    pub fn verify_signature(&self, headers: &HeaderMap, body: &[u8]) -> Result<i64, Rejection> {
+        let header = headers
+            .get("stripe-signature")
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?;
+        let parsed = signature::SignatureHeader::parse(header)?;
+        parsed.verify(&self.keys, body)?;
+        Ok(parsed.t)
+    }
+}
+
+impl fmt::Debug for StripeStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StripeStore")
+            .field("secrets", &format_args!("[{} redacted]", self.keys.len()))
+            .field("tolerance_s", &self.tolerance)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store for StripeStore {
+    type Notification = StripeEvent;
+    const KIND: StoreKind = StoreKind::Stripe;
+
+    fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> impl Future<Output = Result<StripeEvent, Rejection>> + Send {
+        std::future::ready(self.verify_at(headers, body, self.clock.now()))
+    }
+}
+
+/// Computes a `Stripe-Signature` header value for `body` signed at `t` (used by the test
+/// signers).
+#[cfg(feature = "test-util")]
+pub(crate) fn signature_header(secret: &[u8], t: i64, body: &[u8]) -> String {
+    let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
+    let tag = signature::sign(&key, &t.to_string(), body);
+    format!("t={t},v1={}", signature::to_lower_hex(tag.as_ref()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_a_secret() {
+        let store = StripeStore::new("whsec_supersecret").with_secret("whsec_other");
+        let shown = format!("{store:?}");
+        assert!(
+            !shown.contains("supersecret") && !shown.contains("other"),
+            "{shown}"
+        );
+        assert!(shown.contains("2 redacted"));
+    }
+
+    #[test]
+    fn with_secrets_needs_at_least_one() {
+        assert!(StripeStore::with_secrets(Vec::<String>::new()).is_none());
+        assert!(StripeStore::with_secrets(["a", "b"]).is_some());
+    }
+}

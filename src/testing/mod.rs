@@ -1,0 +1,9 @@
+//! Signers with throwaway test keys, so you can test your handlers end to end.
+//!
+//! Never use these keys outside tests: they are generated on the fly or published.
+
+#[cfg(feature = "stripe")]
+mod stripe;
+
+#[cfg(feature = "stripe")]
+pub use stripe::StripeSigner;
