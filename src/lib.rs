@@ -62,6 +62,7 @@
 mod clock;
 pub mod dead_letter;
 mod endpoint;
+pub mod event;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod hook;
@@ -90,6 +91,7 @@ pub mod testing;
 pub use clock::Clock;
 pub use dead_letter::{DeadLetter, DeadLetterSink, LogDeadLetters, UnusablePolicy};
 pub use endpoint::{Answered, DEFAULT_BODY_LIMIT, Endpoint, Processed};
+pub use event::{Event, EventKind};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::Verified;

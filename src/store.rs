@@ -12,6 +12,9 @@ use bytes::Bytes;
 use http::HeaderMap;
 use serde::{Deserialize, Serialize};
 
+use std::time::SystemTime;
+
+use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::rejection::Rejection;
 use crate::status::Subscription;
@@ -116,6 +119,14 @@ pub trait Notification: Clone + fmt::Debug + Send + Sync + 'static {
 
     /// What the pipeline should do with it.
     fn disposition(&self) -> Disposition<'_>;
+
+    /// What happened, in the cross-store vocabulary (each store's mapping table).
+    fn event_kind(&self) -> EventKind;
+
+    /// When it happened according to the store (signed date, event time), if it says.
+    fn occurred_at(&self) -> Option<SystemTime> {
+        None
+    }
 }
 
 /// A store's verifier: headers and raw body in, an authenticated notification out.

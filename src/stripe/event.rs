@@ -5,12 +5,14 @@
 //! JSON: deserialize it into your own type with [`StripeEvent::object_as`] when you need it.
 
 use std::fmt;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
+use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::open_enum::open_enum;
 use crate::store::{Disposition, Notification, StoreKind};
@@ -119,6 +121,8 @@ pub struct StripeEvent {
     receipt: Option<(Receipt, ReceiptKind)>,
     object_type: Option<String>,
     object_id: Option<String>,
+    billing_reason: Option<String>,
+    cancel_at_period_end_changed_to_true: bool,
     signed_at: i64,
     body: Bytes,
 }
@@ -139,8 +143,17 @@ impl StripeEvent {
             }
             (r, kind)
         });
+        let cancel_at_period_end_changed_to_true = peek.cancel_at_period_end == Some(true)
+            && wire
+                .data
+                .previous_attributes
+                .as_deref()
+                .and_then(|p| serde_json::from_str::<PreviousPeek>(p.get()).ok())
+                .is_some_and(|p| p.cancel_at_period_end == Some(false));
         Ok(StripeEvent {
             receipt,
+            billing_reason: peek.billing_reason,
+            cancel_at_period_end_changed_to_true,
             object_type: peek.object,
             object_id: peek.id,
             wire,
@@ -266,6 +279,33 @@ impl Notification for StripeEvent {
             None => Disposition::Unreferenced,
         }
     }
+
+    fn event_kind(&self) -> EventKind {
+        use EventType as T;
+        match &self.wire.event_type {
+            T::CustomerSubscriptionCreated | T::CheckoutSessionCompleted => EventKind::Purchase,
+            T::InvoicePaid | T::InvoicePaymentSucceeded => {
+                if self.billing_reason.as_deref() == Some("subscription_create") {
+                    EventKind::Purchase
+                } else {
+                    EventKind::Renewal
+                }
+            }
+            T::CustomerSubscriptionDeleted => EventKind::Expiration,
+            T::InvoicePaymentFailed | T::InvoicePaymentActionRequired => EventKind::BillingIssue,
+            T::ChargeRefunded | T::RefundCreated => EventKind::Refund,
+            T::CustomerSubscriptionUpdated if self.cancel_at_period_end_changed_to_true => {
+                EventKind::Cancellation
+            }
+            _ => EventKind::Other,
+        }
+    }
+
+    fn occurred_at(&self) -> Option<SystemTime> {
+        u64::try_from(self.wire.created)
+            .ok()
+            .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+    }
 }
 
 #[derive(Clone, Deserialize)]
@@ -296,6 +336,13 @@ struct ObjectPeek {
     subscription: Option<IdRef>,
     customer: Option<IdRef>,
     parent: Option<Parent>,
+    billing_reason: Option<String>,
+    cancel_at_period_end: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct PreviousPeek {
+    cancel_at_period_end: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -423,6 +470,62 @@ mod tests {
         let e = event(r#"{"object":"balance","available":[]}"#);
         assert!(e.receipt().is_none());
         assert_eq!(e.disposition(), Disposition::Unreferenced);
+    }
+
+    #[test]
+    fn stripe_types_map_onto_the_normalised_kinds() {
+        let kind = |t: &str, object: &str, previous: &str| {
+            let body = format!(
+                r#"{{"id":"evt_1","type":"{t}","created":1,"livemode":false,"data":{{"object":{object}{previous}}}}}"#
+            );
+            StripeEvent::parse(Bytes::from(body), 1)
+                .expect("parse")
+                .event_kind()
+        };
+        let sub = r#"{"object":"subscription","id":"sub_1","cancel_at_period_end":true}"#;
+        let inv = |reason: &str| {
+            format!(
+                r#"{{"object":"invoice","id":"in_1","subscription":"sub_1","billing_reason":"{reason}"}}"#
+            )
+        };
+        assert_eq!(
+            kind("customer.subscription.created", sub, ""),
+            EventKind::Purchase
+        );
+        assert_eq!(
+            kind("invoice.paid", &inv("subscription_create"), ""),
+            EventKind::Purchase
+        );
+        assert_eq!(
+            kind("invoice.paid", &inv("subscription_cycle"), ""),
+            EventKind::Renewal
+        );
+        assert_eq!(
+            kind("invoice.payment_failed", &inv("subscription_cycle"), ""),
+            EventKind::BillingIssue
+        );
+        assert_eq!(
+            kind("customer.subscription.deleted", sub, ""),
+            EventKind::Expiration
+        );
+        assert_eq!(
+            kind(
+                "charge.refunded",
+                r#"{"object":"charge","customer":"cus_1"}"#,
+                ""
+            ),
+            EventKind::Refund
+        );
+        let prev = r#","previous_attributes":{"cancel_at_period_end":false}"#;
+        assert_eq!(
+            kind("customer.subscription.updated", sub, prev),
+            EventKind::Cancellation
+        );
+        assert_eq!(
+            kind("customer.subscription.updated", sub, ""),
+            EventKind::Other
+        );
+        assert_eq!(kind("foo.bar", sub, ""), EventKind::Other);
     }
 
     #[test]

@@ -1,0 +1,49 @@
+//! Shared integration-test helpers: fixture loading and a harness that mounts one endpoint both
+//! ways (layer and extractor) with counting hook, handler and dead-letter sink.
+#![allow(dead_code, unreachable_pub)]
+
+#[cfg(feature = "axum")]
+mod harness;
+#[cfg(feature = "axum")]
+pub use harness::*;
+
+use std::path::PathBuf;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+
+/// `../shared/fixtures/<store>`, or `None` (with a printed note) when the shared data is absent.
+pub fn fixture_dir(store: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures")
+        .join(store);
+    if dir.join("manifest.json").is_file() {
+        Some(dir)
+    } else {
+        println!(
+            "skipped: {} not found (the shared fixtures live beside the repo in CI)",
+            dir.display()
+        );
+        None
+    }
+}
+
+/// The store's manifest and its folder.
+pub fn manifest(store: &str) -> Option<(PathBuf, serde_json::Value)> {
+    let dir = fixture_dir(store)?;
+    let text = std::fs::read_to_string(dir.join("manifest.json")).expect("read manifest");
+    Some((dir, serde_json::from_str(&text).expect("manifest is JSON")))
+}
+
+/// A manifest `headers` object as a `HeaderMap`.
+pub fn headers_from_json(v: &serde_json::Value) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    if let Some(obj) = v.as_object() {
+        for (k, v) in obj {
+            let name = HeaderName::from_bytes(k.as_bytes()).expect("header name");
+            let value = HeaderValue::from_str(v.as_str().expect("header value is a string"))
+                .expect("header value");
+            map.append(name, value);
+        }
+    }
+    map
+}

@@ -1,0 +1,189 @@
+//! Every case of `../shared/fixtures/stripe/manifest.json`, at its own "now": first against the
+//! verifier, then through a real axum Router mounted both ways (layer and extractor).
+#![cfg(feature = "stripe")]
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde_json::Value;
+use store_notifications::{Clock, Notification, StripeStore};
+
+struct Case {
+    name: String,
+    store: StripeStore,
+    headers: http::HeaderMap,
+    body: Bytes,
+    now: u64,
+    case: Value,
+}
+
+fn cases() -> Vec<Case> {
+    let Some((dir, manifest)) = common::manifest("stripe") else {
+        return Vec::new();
+    };
+    let cases = manifest["cases"].as_array().expect("cases");
+    assert_eq!(cases.len(), 59, "the manifest has 59 cases");
+    cases
+        .iter()
+        .map(|c| {
+            let secrets: Vec<&str> = c["secrets"]
+                .as_array()
+                .expect("secrets")
+                .iter()
+                .map(|s| s.as_str().expect("secret"))
+                .collect();
+            let now = c["now"].as_u64().expect("now");
+            let store = StripeStore::with_secrets(secrets)
+                .expect("at least one secret")
+                .with_tolerance(Duration::from_secs(
+                    c["tolerance_s"].as_u64().expect("tolerance"),
+                ))
+                .with_clock(Clock::from_unix(now));
+            Case {
+                name: c["name"].as_str().expect("name").to_owned(),
+                store,
+                headers: common::headers_from_json(&c["headers"]),
+                body: Bytes::from(
+                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
+                        .expect("body file"),
+                ),
+                now,
+                case: c.clone(),
+            }
+        })
+        .collect()
+}
+
+/// The authentic-but-unusable cases listed in `../shared/fixtures/README.md`.
+const DEAD_LETTER_CASES: [&str; 4] = [
+    "reject_not_json",
+    "reject_json_not_event",
+    "reject_json_array",
+    "reject_empty",
+];
+
+#[test]
+fn every_manifest_case_verifies_as_expected() {
+    let cases = cases();
+    for Case {
+        name,
+        store,
+        headers,
+        body,
+        case,
+        ..
+    } in &cases
+    {
+        let result = store.verify_at(headers, body, store.now());
+        match case["expect"].as_str() {
+            Some("ok") => {
+                let event = result.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));
+                let e = &case["expected"];
+                let opt = |v: Option<&str>| v.map_or(Value::Null, Value::from);
+                assert_eq!(event.id(), e["event_id"], "{name}: id");
+                assert_eq!(event.event_type().as_str(), e["type"], "{name}: type");
+                assert_eq!(event.notification_type(), e["type"], "{name}: type");
+                assert_eq!(
+                    opt(event.api_version()),
+                    e["api_version"],
+                    "{name}: api_version"
+                );
+                assert_eq!(event.created(), e["created"], "{name}: created");
+                assert_eq!(event.livemode(), e["livemode"], "{name}: livemode");
+                assert_eq!(event.environment(), e["environment"], "{name}: environment");
+                assert_eq!(opt(event.object_type()), e["object"], "{name}: object");
+                assert_eq!(opt(event.object_id()), e["object_id"], "{name}: object_id");
+                let receipt = event.receipt().map(|r| r.reference.as_str());
+                assert_eq!(opt(receipt), e["receipt"], "{name}: receipt");
+                let kind = event.receipt_kind().map(|k| k.as_str());
+                assert_eq!(opt(kind), e["receipt_kind"], "{name}: receipt_kind");
+                assert_eq!(event.signed_at(), e["signed_at"], "{name}: signed_at");
+                assert_eq!(
+                    event.previous_attributes().is_some(),
+                    e["has_previous_attributes"],
+                    "{name}: previous_attributes"
+                );
+                if let Some(account) = e.get("account") {
+                    assert_eq!(opt(event.account()), *account, "{name}: account");
+                }
+                if let Some(request_id) = e.get("request_id") {
+                    assert_eq!(opt(event.request_id()), *request_id, "{name}: request_id");
+                }
+            }
+            Some("reject") => {
+                let rejection = result.err().unwrap_or_else(|| panic!("{name}: accepted"));
+                assert_eq!(
+                    rejection.kind().as_str(),
+                    case["reason"],
+                    "{name}: {rejection}"
+                );
+                assert_eq!(
+                    rejection.is_authentic(),
+                    DEAD_LETTER_CASES.contains(&name.as_str()),
+                    "{name}: authentic?"
+                );
+            }
+            other => panic!("{name}: unknown expectation {other:?}"),
+        }
+    }
+    println!("{} stripe cases checked", cases.len());
+}
+
+#[cfg(feature = "axum")]
+#[tokio::test]
+async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
+    use common::HookMode;
+    use store_notifications::{Endpoint, Outcome};
+
+    for Case {
+        name,
+        store,
+        headers,
+        body,
+        now,
+        case,
+    } in cases()
+    {
+        let h = common::harness(HookMode::Tracked, |hook| {
+            Endpoint::with_shared_hook(store.clone(), hook).with_clock(Clock::from_unix(now))
+        });
+        let (reply, (hook, handler, dead)) = h.both(&headers, body).await;
+        let dead_letter = DEAD_LETTER_CASES.contains(&name.as_str());
+        match case["expect"].as_str() {
+            Some("ok") => {
+                let has_receipt = !case["expected"]["receipt"].is_null();
+                assert_eq!(reply.status, 200, "{name}");
+                assert_eq!(
+                    (hook, handler, dead),
+                    (usize::from(has_receipt), 1, 0),
+                    "{name}"
+                );
+                let outcome = if has_receipt {
+                    Outcome::Tracked
+                } else {
+                    Outcome::Unreferenced
+                };
+                assert_eq!(reply.outcome, Some(outcome), "{name}");
+            }
+            _ if dead_letter => {
+                assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
+                assert_eq!((hook, handler, dead), (0, 0, 1), "{name}");
+                assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
+            }
+            _ => {
+                let expected = match case["reason"].as_str() {
+                    Some("malformed") => 400,
+                    _ => 401,
+                };
+                assert_eq!(reply.status, expected, "{name}: {}", reply.body);
+                assert_eq!(
+                    (hook, handler, dead),
+                    (0, 0, 0),
+                    "{name}: nothing reached the hook"
+                );
+            }
+        }
+    }
+}
