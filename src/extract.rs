@@ -10,9 +10,16 @@
 //! use axum::{Router, extract::FromRef, routing::post};
 //! use store_notifications::{Endpoint, InMemoryReceipts, StripeStore, Verified};
 //!
-//! #[derive(Clone, FromRef)]
+//! #[derive(Clone)]
 //! struct AppState {
 //!     stripe: Endpoint<StripeStore>,
+//!     // … your database pool, config, …
+//! }
+//!
+//! impl FromRef<AppState> for Endpoint<StripeStore> {
+//!     fn from_ref(state: &AppState) -> Self {
+//!         state.stripe.clone()
+//!     }
 //! }
 //!
 //! async fn on_stripe(Verified(event): Verified<StripeStore>) -> &'static str {

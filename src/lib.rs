@@ -106,5 +106,10 @@ pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
 
+// The README's examples are compiled and run as doc tests.
+#[cfg(all(doctest, feature = "stripe"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
+
 /// A boxed error, as returned by hooks, sinks and status stores.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

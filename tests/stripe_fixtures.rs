@@ -101,7 +101,7 @@ fn every_manifest_case_verifies_as_expected() {
                 assert_eq!(opt(kind), e["receipt_kind"], "{name}: receipt_kind");
                 assert_eq!(event.signed_at(), e["signed_at"], "{name}: signed_at");
                 assert_eq!(
-                    event.previous_attributes().is_some(),
+                    event.has_previous_attributes(),
                     e["has_previous_attributes"],
                     "{name}: previous_attributes"
                 );

@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use serde::de::{self, DeserializeOwned, IgnoredAny, MapAccess, Visitor};
+use serde::de::{self, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
@@ -119,10 +119,6 @@ impl ReceiptKind {
 pub struct StripeEvent {
     wire: Wire,
     receipt: Option<(Receipt, ReceiptKind)>,
-    object_type: Option<String>,
-    object_id: Option<String>,
-    billing_reason: Option<String>,
-    cancel_at_period_end_changed_to_true: bool,
     signed_at: i64,
     body: Bytes,
 }
@@ -134,7 +130,7 @@ impl StripeEvent {
         if wire.object.as_deref().is_some_and(|o| o != "event") {
             return Err(de::Error::custom("the JSON object is not an event"));
         }
-        let peek: ObjectPeek = serde_json::from_str(wire.data.object.get())?;
+        let peek = &wire.data.object;
         let environment = if wire.livemode { "live" } else { "test" };
         let receipt = peek.receipt().map(|(reference, kind)| {
             let mut r = Receipt::new(StoreKind::Stripe, reference).with_environment(environment);
@@ -143,19 +139,8 @@ impl StripeEvent {
             }
             (r, kind)
         });
-        let cancel_at_period_end_changed_to_true = peek.cancel_at_period_end == Some(true)
-            && wire
-                .data
-                .previous_attributes
-                .as_deref()
-                .and_then(|p| serde_json::from_str::<PreviousPeek>(p.get()).ok())
-                .is_some_and(|p| p.cancel_at_period_end == Some(false));
         Ok(StripeEvent {
             receipt,
-            billing_reason: peek.billing_reason,
-            cancel_at_period_end_changed_to_true,
-            object_type: peek.object,
-            object_id: peek.id,
             wire,
             signed_at,
             body,
@@ -202,29 +187,49 @@ impl StripeEvent {
         self.wire.request.as_ref().and_then(|r| r.0.as_deref())
     }
 
-    /// `data.object` as raw JSON, exactly as sent.
-    pub fn object(&self) -> &RawValue {
-        &self.wire.data.object
+    /// `data.object` deserialized into your own type, on demand (the verifier only peeks at the
+    /// fields it needs). `T` may borrow from the event: `object_as::<&RawValue>()` gives the
+    /// object's exact JSON text, `object_as::<serde_json::Value>()` a tree.
+    ///
+    /// ```
+    /// # use store_notifications::testing::StripeSigner;
+    /// # use store_notifications::{Clock, StripeStore};
+    /// # let signer = StripeSigner::new("whsec_x");
+    /// # let body = signer.event("evt_1", "customer.subscription.updated", r#"{"object":"subscription","id":"sub_1","status":"active"}"#, 100);
+    /// # let store = StripeStore::new("whsec_x").with_clock(Clock::from_unix(100));
+    /// # let event = store.verify_at(&signer.headers(100, &body), &body, store.now()).unwrap();
+    /// #[derive(serde::Deserialize)]
+    /// struct Subscription<'a> {
+    ///     status: &'a str,
+    /// }
+    /// assert_eq!(event.object_as::<Subscription>().unwrap().status, "active");
+    /// let raw = event.object_as::<&serde_json::value::RawValue>().unwrap();
+    /// assert!(raw.get().starts_with('{'));
+    /// ```
+    pub fn object_as<'a, T: Deserialize<'a>>(&'a self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice::<RawData<'a, T>>(&self.body).map(|d| d.data.object)
     }
 
-    /// `data.object` deserialized into your own type.
-    pub fn object_as<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
-        serde_json::from_str(self.wire.data.object.get())
+    /// `data.previous_attributes` (on `*.updated` events) as raw JSON, on demand.
+    pub fn previous_attributes(&self) -> Option<&RawValue> {
+        serde_json::from_slice::<RawData<'_, IgnoredAny>>(&self.body)
+            .ok()
+            .and_then(|d| d.data.previous_attributes)
+    }
+
+    /// Whether the event has `data.previous_attributes`.
+    pub fn has_previous_attributes(&self) -> bool {
+        self.wire.data.previous_attributes.is_some()
     }
 
     /// `data.object.object`: the object's kind (`"subscription"`, `"invoice"`, …).
     pub fn object_type(&self) -> Option<&str> {
-        self.object_type.as_deref()
+        self.wire.data.object.object.as_deref()
     }
 
     /// `data.object.id`.
     pub fn object_id(&self) -> Option<&str> {
-        self.object_id.as_deref()
-    }
-
-    /// `data.previous_attributes` (on `*.updated` events) as raw JSON.
-    pub fn previous_attributes(&self) -> Option<&RawValue> {
-        self.wire.data.previous_attributes.as_deref()
+        self.wire.data.object.id.as_deref()
     }
 
     /// The receipt: the subscription id, else the customer id (see the crate's receipt table).
@@ -245,6 +250,19 @@ impl StripeEvent {
     /// The exact body received.
     pub fn raw_body(&self) -> &Bytes {
         &self.body
+    }
+}
+
+impl StripeEvent {
+    /// `cancel_at_period_end` turned from false to true: the customer cancelled.
+    fn cancellation_requested(&self) -> bool {
+        self.wire.data.object.cancel_at_period_end == Some(true)
+            && self
+                .wire
+                .data
+                .previous_attributes
+                .as_ref()
+                .is_some_and(|p| p.cancel_at_period_end == Some(false))
     }
 }
 
@@ -285,7 +303,7 @@ impl Notification for StripeEvent {
         match &self.wire.event_type {
             T::CustomerSubscriptionCreated | T::CheckoutSessionCompleted => EventKind::Purchase,
             T::InvoicePaid | T::InvoicePaymentSucceeded => {
-                if self.billing_reason.as_deref() == Some("subscription_create") {
+                if self.wire.data.object.billing_reason.as_deref() == Some("subscription_create") {
                     EventKind::Purchase
                 } else {
                     EventKind::Renewal
@@ -294,7 +312,7 @@ impl Notification for StripeEvent {
             T::CustomerSubscriptionDeleted => EventKind::Expiration,
             T::InvoicePaymentFailed | T::InvoicePaymentActionRequired => EventKind::BillingIssue,
             T::ChargeRefunded | T::RefundCreated => EventKind::Refund,
-            T::CustomerSubscriptionUpdated if self.cancel_at_period_end_changed_to_true => {
+            T::CustomerSubscriptionUpdated if self.cancellation_requested() => {
                 EventKind::Cancellation
             }
             _ => EventKind::Other,
@@ -322,14 +340,32 @@ struct Wire {
     data: Data,
 }
 
+/// `data`, peeked in the same pass as the envelope: only the receipt-bearing fields of
+/// `data.object` are kept, everything else is skipped without allocating.
 #[derive(Clone, Deserialize)]
 struct Data {
-    object: Box<RawValue>,
-    previous_attributes: Option<Box<RawValue>>,
+    object: ObjectPeek,
+    previous_attributes: Option<PreviousPeek>,
+}
+
+/// `data.object` and `data.previous_attributes` borrowed from the body, on demand.
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct RawData<'a, T> {
+    #[serde(borrow)]
+    data: RawObject<'a, T>,
+}
+
+#[derive(Deserialize)]
+#[serde(bound(deserialize = "T: Deserialize<'de>"))]
+struct RawObject<'a, T> {
+    object: T,
+    #[serde(borrow)]
+    previous_attributes: Option<&'a RawValue>,
 }
 
 /// The receipt-bearing fields of `data.object`.
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct ObjectPeek {
     object: Option<String>,
     id: Option<String>,
@@ -340,17 +376,17 @@ struct ObjectPeek {
     cancel_at_period_end: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct PreviousPeek {
     cancel_at_period_end: Option<bool>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct Parent {
     subscription_details: Option<SubscriptionDetails>,
 }
 
-#[derive(Deserialize)]
+#[derive(Clone, Deserialize)]
 struct SubscriptionDetails {
     subscription: Option<IdRef>,
 }
@@ -553,8 +589,8 @@ mod tests {
     #[test]
     fn object_as_deserializes_the_raw_object() {
         #[derive(Deserialize)]
-        struct Sub {
-            status: String,
+        struct Sub<'a> {
+            status: &'a str,
         }
         let e = event(r#"{"object":"subscription","id":"sub_1","status":"active"}"#);
         assert_eq!(e.object_as::<Sub>().expect("typed").status, "active");
