@@ -27,6 +27,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 /// A configured notification endpoint. Cheap to clone (shared configuration).
 ///
 /// ```
+/// # #[cfg(feature = "stripe")] {
 /// use store_notifications::{Endpoint, InMemoryReceipts, InMemoryStatus, StripeStore};
 ///
 /// let status = InMemoryStatus::new();
@@ -35,6 +36,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 ///     .with_body_limit(256 * 1024);
 /// let layer = endpoint.layer(); // or put `endpoint` in your axum state for the extractor
 /// # let _ = layer;
+/// # }
 /// ```
 pub struct Endpoint<S> {
     store: Arc<S>,

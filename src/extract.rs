@@ -7,6 +7,7 @@
 //! store identically.
 //!
 //! ```
+//! # #[cfg(feature = "stripe")] {
 //! use axum::{Router, extract::FromRef, routing::post};
 //! use store_notifications::{Endpoint, InMemoryReceipts, StripeStore, Verified};
 //!
@@ -33,6 +34,7 @@
 //! let app: Router = Router::new()
 //!     .route("/notifications/stripe", post(on_stripe))
 //!     .with_state(state);
+//! # }
 //! ```
 
 use std::fmt;

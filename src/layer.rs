@@ -1,6 +1,7 @@
 //! The Tower middleware: [`NotificationLayer`], [`NotificationService`], [`ResponseFuture`].
 //!
 //! ```
+//! # #[cfg(feature = "stripe")] {
 //! use axum::{Extension, Router, routing::post};
 //! use store_notifications::{Endpoint, InMemoryReceipts, StripeStore};
 //! use store_notifications::stripe::StripeEvent;
@@ -13,6 +14,7 @@
 //! let endpoint = Endpoint::new(StripeStore::new("whsec_…"), InMemoryReceipts::new());
 //! let app: Router = Router::new()
 //!     .route("/notifications/stripe", post(on_stripe).layer(endpoint.layer()));
+//! # }
 //! ```
 //!
 //! The service reads the body once (with the endpoint's limit), runs the

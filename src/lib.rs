@@ -11,6 +11,7 @@
 //! # Quick start
 //!
 //! ```
+//! # #[cfg(feature = "stripe")] {
 //! use axum::{Extension, Router, routing::post};
 //! use store_notifications::{Endpoint, InMemoryReceipts, StoreKind, StripeStore};
 //! use store_notifications::stripe::StripeEvent;
@@ -27,6 +28,7 @@
 //! let stripe = Endpoint::new(StripeStore::new("whsec_…"), receipts);
 //! let app: Router = Router::new()
 //!     .route("/notifications/stripe", post(on_stripe).layer(stripe.layer()));
+//! # }
 //! ```
 //!
 //! # Features
