@@ -1,0 +1,412 @@
+//! Configuration from exactly the environment variables of the gateway's issue.
+//!
+//! A store without its required variables is disabled (its route answers 404 saying what to
+//! set). Every store's variables are parsed here, even for stores this build does not mount yet,
+//! so wiring a store in is code only.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use store_notifications::StoreKind;
+
+/// `BIND` when unset.
+pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
+/// `DATABASE_URL` when unset: a SQLite file next to the working directory, created if missing.
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://store-notifications.db";
+/// `DEMO_KEYS_DIR` when unset.
+pub const DEFAULT_DEMO_KEYS_DIR: &str = "demo-keys";
+
+/// The gateway's configuration.
+#[derive(Clone)]
+pub struct Config {
+    /// `BIND`: the listening address.
+    pub bind: String,
+    /// `DATABASE_URL`: `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `DEMO_KEYS_DIR`: where `--demo` writes its throwaway keys and `simulate` reads them.
+    pub demo_keys_dir: PathBuf,
+    /// Stripe, when `STRIPE_WEBHOOK_SECRET` is set.
+    pub stripe: Option<StripeConfig>,
+    /// Apple, when `APPLE_BUNDLE_ID` is set.
+    pub apple: Option<AppleConfig>,
+    /// Google, when `GOOGLE_PACKAGE_NAME` and `GOOGLE_PUSH_AUDIENCE` are set.
+    pub google: Option<GoogleConfig>,
+    /// Amazon, when `AMAZON_SNS_CERT_DIR` or `AMAZON_SNS_TOPIC_ARNS` is set.
+    pub amazon: Option<AmazonConfig>,
+    /// Why each disabled store is disabled (for the start-up log).
+    pub disabled: Vec<(StoreKind, String)>,
+}
+
+/// `STRIPE_WEBHOOK_SECRET`.
+#[derive(Clone)]
+pub struct StripeConfig {
+    /// The endpoint secrets (`whsec_…`); any may match (secret rolls).
+    pub secrets: Vec<String>,
+}
+
+/// `APPLE_*`.
+#[derive(Clone, Debug)]
+pub struct AppleConfig {
+    /// `APPLE_BUNDLE_ID`.
+    pub bundle_id: String,
+    /// `APPLE_APP_APPLE_ID` (required in Production, as Apple's own libraries require it).
+    pub app_apple_id: Option<u64>,
+    /// `APPLE_ENVIRONMENT` (default Production).
+    pub environment: AppleEnvironment,
+    /// `APPLE_ROOT_CERTS`: DER or PEM files replacing the default Apple root.
+    pub root_certs: Vec<PathBuf>,
+}
+
+/// `APPLE_ENVIRONMENT`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AppleEnvironment {
+    /// `Production`
+    Production,
+    /// `Sandbox`
+    Sandbox,
+    /// `Xcode`
+    Xcode,
+    /// `LocalTesting`
+    LocalTesting,
+}
+
+impl AppleEnvironment {
+    /// The name Apple uses (`"Sandbox"`, …).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AppleEnvironment::Production => "Production",
+            AppleEnvironment::Sandbox => "Sandbox",
+            AppleEnvironment::Xcode => "Xcode",
+            AppleEnvironment::LocalTesting => "LocalTesting",
+        }
+    }
+}
+
+/// `GOOGLE_*`.
+#[derive(Clone, Debug)]
+pub struct GoogleConfig {
+    /// `GOOGLE_PACKAGE_NAME`.
+    pub package_name: String,
+    /// `GOOGLE_PUSH_AUDIENCE`: the `aud` the Pub/Sub push token must carry.
+    pub push_audience: String,
+    /// `GOOGLE_PUSH_SERVICE_ACCOUNT`: the `email` the token must carry, if set.
+    pub push_service_account: Option<String>,
+    /// `GOOGLE_JWKS_FILE`: static keys instead of fetching Google's.
+    pub jwks_file: Option<PathBuf>,
+}
+
+/// `AMAZON_*`.
+#[derive(Clone, Debug)]
+pub struct AmazonConfig {
+    /// `AMAZON_SNS_CERT_DIR`: pinned signing certificates, by the file name of
+    /// `SigningCertURL` (the URL rules still apply).
+    pub sns_cert_dir: Option<PathBuf>,
+    /// `AMAZON_SNS_TOPIC_ARNS`: the topics accepted (empty: any).
+    pub sns_topic_arns: Vec<String>,
+    /// `AMAZON_APP_PACKAGE_NAME`: the app whose notifications are accepted, if set.
+    pub app_package_name: Option<String>,
+    /// `AMAZON_AUTO_CONFIRM` (default true): confirm SNS subscriptions with a GET of
+    /// `SubscribeURL`; false records the token and makes no outbound request.
+    pub auto_confirm: bool,
+}
+
+/// A variable that is set but cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The variables that enable `store`, for messages.
+pub fn required_vars(store: StoreKind) -> &'static str {
+    match store {
+        StoreKind::Stripe => "STRIPE_WEBHOOK_SECRET",
+        StoreKind::Apple => "APPLE_BUNDLE_ID (and APPLE_APP_APPLE_ID in Production)",
+        StoreKind::Google => "GOOGLE_PACKAGE_NAME and GOOGLE_PUSH_AUDIENCE",
+        StoreKind::Amazon => "AMAZON_SNS_CERT_DIR or AMAZON_SNS_TOPIC_ARNS",
+        _ => "its variables",
+    }
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(|name| std::env::var(name).ok())
+    }
+
+    /// Reads variables through `var` (blank values count as unset).
+    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let list = |name: &str| -> Vec<String> {
+            get(name)
+                .map(|v| {
+                    v.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut disabled = Vec::new();
+
+        let secrets = list("STRIPE_WEBHOOK_SECRET");
+        let stripe = if secrets.is_empty() {
+            disabled.push((StoreKind::Stripe, "STRIPE_WEBHOOK_SECRET is not set".into()));
+            None
+        } else {
+            Some(StripeConfig { secrets })
+        };
+
+        let apple = match get("APPLE_BUNDLE_ID") {
+            None => {
+                disabled.push((StoreKind::Apple, "APPLE_BUNDLE_ID is not set".into()));
+                None
+            }
+            Some(bundle_id) => {
+                let environment = match get("APPLE_ENVIRONMENT").as_deref() {
+                    None | Some("Production") => AppleEnvironment::Production,
+                    Some("Sandbox") => AppleEnvironment::Sandbox,
+                    Some("Xcode") => AppleEnvironment::Xcode,
+                    Some("LocalTesting") => AppleEnvironment::LocalTesting,
+                    Some(other) => {
+                        return Err(ConfigError(format!(
+                            "APPLE_ENVIRONMENT={other:?}: expected Production, Sandbox, Xcode or LocalTesting"
+                        )));
+                    }
+                };
+                let app_apple_id = match get("APPLE_APP_APPLE_ID") {
+                    None => None,
+                    Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                        ConfigError(format!("APPLE_APP_APPLE_ID={v:?}: expected a number"))
+                    })?),
+                };
+                if environment == AppleEnvironment::Production && app_apple_id.is_none() {
+                    return Err(ConfigError(
+                        "APPLE_APP_APPLE_ID is required when APPLE_ENVIRONMENT is Production"
+                            .into(),
+                    ));
+                }
+                Some(AppleConfig {
+                    bundle_id,
+                    app_apple_id,
+                    environment,
+                    root_certs: list("APPLE_ROOT_CERTS")
+                        .into_iter()
+                        .map(PathBuf::from)
+                        .collect(),
+                })
+            }
+        };
+
+        let google = match (get("GOOGLE_PACKAGE_NAME"), get("GOOGLE_PUSH_AUDIENCE")) {
+            (Some(package_name), Some(push_audience)) => Some(GoogleConfig {
+                package_name,
+                push_audience,
+                push_service_account: get("GOOGLE_PUSH_SERVICE_ACCOUNT"),
+                jwks_file: get("GOOGLE_JWKS_FILE").map(PathBuf::from),
+            }),
+            (package, audience) => {
+                let missing: Vec<&str> = [
+                    package.is_none().then_some("GOOGLE_PACKAGE_NAME"),
+                    audience.is_none().then_some("GOOGLE_PUSH_AUDIENCE"),
+                ]
+                .into_iter()
+                .flatten()
+                .collect();
+                disabled.push((
+                    StoreKind::Google,
+                    format!("{} not set", missing.join(" and ")),
+                ));
+                None
+            }
+        };
+
+        let sns_cert_dir = get("AMAZON_SNS_CERT_DIR").map(PathBuf::from);
+        let sns_topic_arns = list("AMAZON_SNS_TOPIC_ARNS");
+        let auto_confirm = match get("AMAZON_AUTO_CONFIRM").map(|v| v.to_ascii_lowercase()) {
+            None => true,
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes" | "on") => true,
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no" | "off") => false,
+            Some(v) => {
+                return Err(ConfigError(format!(
+                    "AMAZON_AUTO_CONFIRM={v:?}: expected true or false"
+                )));
+            }
+        };
+        let amazon = if sns_cert_dir.is_none() && sns_topic_arns.is_empty() {
+            disabled.push((
+                StoreKind::Amazon,
+                "neither AMAZON_SNS_CERT_DIR nor AMAZON_SNS_TOPIC_ARNS is set".into(),
+            ));
+            None
+        } else {
+            Some(AmazonConfig {
+                sns_cert_dir,
+                sns_topic_arns,
+                app_package_name: get("AMAZON_APP_PACKAGE_NAME"),
+                auto_confirm,
+            })
+        };
+
+        Ok(Config {
+            bind: get("BIND").unwrap_or_else(|| DEFAULT_BIND.to_owned()),
+            database_url: get("DATABASE_URL").unwrap_or_else(|| DEFAULT_DATABASE_URL.to_owned()),
+            demo_keys_dir: get("DEMO_KEYS_DIR")
+                .map_or_else(|| PathBuf::from(DEFAULT_DEMO_KEYS_DIR), PathBuf::from),
+            stripe,
+            apple,
+            google,
+            amazon,
+            disabled,
+        })
+    }
+
+    /// Marks `store` as enabled (the demo does this after pointing it at fresh keys).
+    pub fn enable(&mut self, store: StoreKind) {
+        self.disabled.retain(|(kind, _)| *kind != store);
+    }
+}
+
+/// The database URL with any password replaced, for logs.
+pub fn redact_url(url: &str) -> String {
+    // scheme://user:password@host → scheme://user:***@host
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+// Secrets and passwords never reach a log through Debug.
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("bind", &self.bind)
+            .field("database_url", &redact_url(&self.database_url))
+            .field("demo_keys_dir", &self.demo_keys_dir)
+            .field("stripe", &self.stripe)
+            .field("apple", &self.apple)
+            .field("google", &self.google)
+            .field("amazon", &self.amazon)
+            .finish()
+    }
+}
+
+impl fmt::Debug for StripeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "StripeConfig {{ secrets: [{} redacted] }}",
+            self.secrets.len()
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_vars(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn defaults_bind_loopback_and_a_sqlite_file_with_every_store_disabled() {
+        let c = parse(&[]).expect("config");
+        assert_eq!(c.bind, "127.0.0.1:8080");
+        assert_eq!(c.database_url, "sqlite://store-notifications.db");
+        assert_eq!(c.demo_keys_dir, PathBuf::from("demo-keys"));
+        assert!(c.stripe.is_none() && c.apple.is_none() && c.google.is_none());
+        assert!(c.amazon.is_none());
+        assert_eq!(c.disabled.len(), 4);
+    }
+
+    #[test]
+    fn stripe_secrets_are_comma_separated_and_blanks_ignored() {
+        let c = parse(&[("STRIPE_WEBHOOK_SECRET", " whsec_a, ,whsec_b ")]).expect("config");
+        let secrets = c.stripe.expect("stripe").secrets;
+        assert_eq!(secrets, ["whsec_a", "whsec_b"]);
+    }
+
+    #[test]
+    fn apple_production_needs_the_app_apple_id() {
+        let err = parse(&[("APPLE_BUNDLE_ID", "com.example")]).expect_err("needs id");
+        assert!(err.0.contains("APPLE_APP_APPLE_ID"), "{err}");
+        let c = parse(&[
+            ("APPLE_BUNDLE_ID", "com.example"),
+            ("APPLE_ENVIRONMENT", "Sandbox"),
+            ("APPLE_ROOT_CERTS", "a.pem,b.cer"),
+        ])
+        .expect("sandbox needs no id");
+        let apple = c.apple.expect("apple");
+        assert_eq!(apple.environment, AppleEnvironment::Sandbox);
+        assert_eq!(apple.root_certs.len(), 2);
+        assert!(parse(&[("APPLE_BUNDLE_ID", "x"), ("APPLE_ENVIRONMENT", "prod")]).is_err());
+    }
+
+    #[test]
+    fn google_needs_package_and_audience() {
+        let c = parse(&[("GOOGLE_PACKAGE_NAME", "com.example")]).expect("config");
+        assert!(c.google.is_none());
+        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreKind::Google);
+        assert!(reason.is_some_and(|(_, r)| r.contains("GOOGLE_PUSH_AUDIENCE")));
+        let c = parse(&[
+            ("GOOGLE_PACKAGE_NAME", "com.example"),
+            ("GOOGLE_PUSH_AUDIENCE", "https://example.com/push"),
+            ("GOOGLE_JWKS_FILE", "keys.json"),
+        ])
+        .expect("config");
+        assert!(c.google.is_some_and(|g| g.jwks_file.is_some()));
+    }
+
+    #[test]
+    fn amazon_auto_confirm_defaults_to_true_and_rejects_garbage() {
+        let c = parse(&[("AMAZON_SNS_CERT_DIR", "certs")]).expect("config");
+        assert!(c.amazon.expect("amazon").auto_confirm);
+        let c = parse(&[
+            ("AMAZON_SNS_TOPIC_ARNS", "arn:a,arn:b"),
+            ("AMAZON_AUTO_CONFIRM", "false"),
+        ])
+        .expect("config");
+        let amazon = c.amazon.expect("amazon");
+        assert!(!amazon.auto_confirm);
+        assert_eq!(amazon.sns_topic_arns.len(), 2);
+        assert!(parse(&[("AMAZON_AUTO_CONFIRM", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn debug_redacts_secrets_and_database_passwords() {
+        let c = parse(&[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_topsecret"),
+            ("DATABASE_URL", "postgres://app:hunter2@db/app"),
+        ])
+        .expect("config");
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("topsecret") && !shown.contains("hunter2"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://app:***@db/app"));
+    }
+}

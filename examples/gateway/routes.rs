@@ -1,0 +1,242 @@
+//! The HTTP surface: notification routes (one per enabled store, all through the same
+//! handler), `POST /receipts`, `GET /status`, `GET /events`, `GET /` and `GET /healthz`.
+
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use axum::{Extension, Json, Router, middleware};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use store_notifications::{
+    DEFAULT_BODY_LIMIT, Endpoint, Event, Notification, Outcome, StatusStore, Store, StoreKind,
+};
+
+use super::db::{Db, Recorded};
+use super::{config, html, stores};
+
+/// The largest body accepted anywhere: 1 MiB (notifications are a few KiB).
+pub const BODY_LIMIT: usize = DEFAULT_BODY_LIMIT;
+
+/// The response header telling what the pipeline did (`tracked`, `untracked`,
+/// `unauthenticated`, …): the crate puts the [`Outcome`] in the response extensions, and this
+/// makes it visible to the store's delivery log, `curl -i`, the demo and the tests.
+pub const OUTCOME_HEADER: &str = "x-notification-outcome";
+
+/// The routes' state.
+#[derive(Clone)]
+pub struct Shared {
+    /// The database.
+    pub db: Db,
+    /// The stores whose routes are mounted.
+    pub enabled: Arc<[StoreKind]>,
+}
+
+impl Shared {
+    /// State over `db` with these stores enabled.
+    pub fn new(db: Db, enabled: Vec<StoreKind>) -> Shared {
+        Shared {
+            db,
+            enabled: enabled.into(),
+        }
+    }
+}
+
+/// The endpoint every store is mounted with: the database as receipt hook, status store and
+/// dead-letter sink, and the 1 MiB limit.
+pub fn endpoint<S: Store>(store: S, db: &Db) -> Endpoint<S> {
+    Endpoint::new(store, db.clone())
+        .with_status(db.clone())
+        .with_dead_letters(db.clone())
+        .with_body_limit(BODY_LIMIT)
+}
+
+/// `POST` through the endpoint's layer into [`handle`]: the route a store module mounts.
+/// (`route_layer`, so other methods still get a plain 405 instead of a verification error.)
+pub fn notification_route<S: Store>(endpoint: Endpoint<S>) -> MethodRouter<Shared> {
+    post(handle::<S::Notification>).route_layer(endpoint.layer())
+}
+
+/// The handler: only tracked, test and unreferenced notifications get here. Its effect
+/// (recording the normalised event) happens once per idempotency id; a redelivery is answered
+/// 200 so the store stops.
+async fn handle<N: Notification>(
+    State(shared): State<Shared>,
+    Extension(notification): Extension<N>,
+) -> Response {
+    let event = Event::of(&notification);
+    match shared.db.record_event(&event, SystemTime::now()).await {
+        Ok(Recorded::New) => (StatusCode::OK, "recorded\n").into_response(),
+        Ok(Recorded::Duplicate) => {
+            (StatusCode::OK, "already handled (redelivery)\n").into_response()
+        }
+        Err(e) => {
+            eprintln!("{}: could not record event {}: {e}", event.store, event.id);
+            // 503: the store retries, and the dedupe claim rolled back with the effect.
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "could not record the event; retry\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// The application router around the mounted notification routes.
+pub fn router(shared: Shared, notifications: Router<Shared>) -> Router {
+    Router::new()
+        .route("/", get(html::page))
+        .route("/healthz", get(healthz))
+        .route("/status", get(status))
+        .route("/events", get(events))
+        .route("/receipts", post(track_receipt))
+        .merge(notifications)
+        .route("/notifications/{store}", post(not_enabled))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::map_response(outcome_header))
+        .with_state(shared)
+}
+
+async fn outcome_header(mut res: Response) -> Response {
+    if let Some(outcome) = res.extensions().get::<Outcome>().copied() {
+        res.headers_mut()
+            .insert(OUTCOME_HEADER, HeaderValue::from_static(outcome.as_str()));
+    }
+    res
+}
+
+async fn not_enabled(State(shared): State<Shared>, Path(store): Path<String>) -> Response {
+    let text = match store.parse::<StoreKind>() {
+        Ok(kind) if stores::module(kind).is_none() => {
+            format!("{kind} notifications are not supported by this build of the gateway\n")
+        }
+        Ok(kind) if !shared.enabled.contains(&kind) => format!(
+            "{kind} notifications are not enabled on this gateway: set {}\n",
+            config::required_vars(kind)
+        ),
+        Ok(kind) => format!(
+            "{kind} notifications are served at {}\n",
+            stores::path(kind)
+        ),
+        Err(e) => format!("{e}\n"),
+    };
+    (StatusCode::NOT_FOUND, text).into_response()
+}
+
+async fn healthz(State(shared): State<Shared>) -> Response {
+    match shared.db.ping().await {
+        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
+        Err(e) => {
+            eprintln!("healthz: database unreachable: {e}");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+    }
+}
+
+/// The status of every store as JSON: the crate's per-store status (`last_received_at`,
+/// `counts`, and the SNS `subscription` for Amazon) plus `enabled`.
+pub async fn status_json(shared: &Shared) -> Result<Value, Response> {
+    let snapshot = shared.db.snapshot().await.map_err(|e| {
+        eprintln!("status: {e}");
+        unavailable("status unavailable")
+    })?;
+    let mut stores = serde_json::Map::new();
+    for kind in StoreKind::ALL {
+        let status = snapshot.stores.get(&kind).cloned().unwrap_or_default();
+        let mut value = serde_json::to_value(&status).map_err(|_| unavailable("status"))?;
+        if let Some(fields) = value.as_object_mut() {
+            if kind != StoreKind::Amazon {
+                fields.remove("subscription");
+            }
+            fields.insert("enabled".into(), json!(shared.enabled.contains(&kind)));
+        }
+        stores.insert(kind.as_str().into(), value);
+    }
+    Ok(json!({ "stores": stores }))
+}
+
+async fn status(State(shared): State<Shared>) -> Response {
+    match status_json(&shared).await {
+        Ok(value) => Json(value).into_response(),
+        Err(res) => res,
+    }
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    store: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn events(State(shared): State<Shared>, Query(q): Query<EventsQuery>) -> Response {
+    let store = match q.store.as_deref().filter(|s| !s.is_empty()).map(str::parse) {
+        None => None,
+        Some(Ok(kind)) => Some(kind),
+        Some(Err(e)) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let limit = i64::from(q.limit.unwrap_or(100).clamp(1, 1000));
+    match shared.db.events(store, limit).await {
+        Ok(rows) => Json(rows).into_response(),
+        Err(e) => {
+            eprintln!("events: {e}");
+            unavailable("events unavailable")
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct TrackReceipt {
+    store: StoreKind,
+    receipt: String,
+}
+
+/// Receipt references are ids or tokens: Google purchase tokens, the longest, are a few
+/// hundred bytes.
+const MAX_REFERENCE_LEN: usize = 4096;
+
+async fn track_receipt(
+    State(shared): State<Shared>,
+    body: Result<Json<TrackReceipt>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(body) => body,
+        Err(rejection) => {
+            let text = format!(
+                "{}; expected {{\"store\": \"apple|google|stripe|amazon\", \"receipt\": \"<reference>\"}}\n",
+                rejection.body_text()
+            );
+            return (rejection.status(), text).into_response();
+        }
+    };
+    if req.receipt.is_empty() || req.receipt.len() > MAX_REFERENCE_LEN {
+        let text = format!("receipt must be 1 to {MAX_REFERENCE_LEN} bytes\n");
+        return (StatusCode::UNPROCESSABLE_ENTITY, text).into_response();
+    }
+    match shared.db.track(req.store, &req.receipt).await {
+        Ok(new) => {
+            let code = if new {
+                StatusCode::CREATED
+            } else {
+                StatusCode::OK
+            };
+            let body = json!({ "store": req.store, "receipt": req.receipt, "tracked": true });
+            (code, Json(body)).into_response()
+        }
+        Err(e) => {
+            eprintln!("receipts: {e}");
+            unavailable("could not track the receipt")
+        }
+    }
+}
+
+fn unavailable(message: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        Json(json!({ "error": message })),
+    )
+        .into_response()
+}

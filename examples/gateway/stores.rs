@@ -1,0 +1,72 @@
+//! The store registry: what the gateway needs from each store, as plain function pointers so
+//! every store lives in one self-contained file (`stripe.rs` is the model).
+//!
+//! To add a store: write `<store>.rs` with a `pub const MODULE: StoreModule`, declare it in
+//! `app.rs` and add it to [`MODULES`], both under `#[cfg(feature = "<store>")]`.
+
+use std::path::Path;
+
+use axum::routing::MethodRouter;
+use http::HeaderMap;
+use store_notifications::{BoxError, StoreKind};
+
+use super::config::Config;
+use super::db::Db;
+use super::routes::Shared;
+
+/// Every store this build of the gateway serves (each under its cargo feature).
+pub const MODULES: &[StoreModule] = &[
+    #[cfg(feature = "stripe")]
+    super::stripe::MODULE,
+];
+
+/// A store's notification route.
+pub type Route = MethodRouter<Shared>;
+
+/// One store's wiring.
+pub struct StoreModule {
+    /// Which store.
+    pub kind: StoreKind,
+    /// Builds the store from `config` and returns its route (usually
+    /// `routes::notification_route(routes::endpoint(store, db))`), or `None` when `config`
+    /// leaves it disabled. An error (unreadable key file, …) stops start-up.
+    pub mount: fn(&Config, &Db) -> Result<Option<Route>, BoxError>,
+    /// `--demo`: generates throwaway keys, writes them into the directory, and points
+    /// `config` at them only (the demo then runs the same `mount` as production).
+    pub demo_setup: fn(&Path, &mut Config) -> Result<(), BoxError>,
+    /// Signs one delivery with the keys `demo_setup` wrote into the directory (the demo and
+    /// `examples/simulate.rs`).
+    pub sign: fn(&Path, &Sample) -> Result<Delivery, BoxError>,
+    /// A fresh receipt reference in the store's format (`sub_…`, a transaction id, …).
+    pub new_reference: fn() -> Result<String, BoxError>,
+}
+
+/// What to sign.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// About this receipt reference, or a test (for Stripe: unreferenced) notification.
+    pub receipt: Option<String>,
+    /// The store's own type string, instead of the store's default.
+    pub notification_type: Option<String>,
+}
+
+/// A signed delivery, ready to POST.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// The store's idempotency id.
+    pub id: String,
+    /// The headers (signature, content type).
+    pub headers: HeaderMap,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+/// The module of `kind`, if this build serves it.
+pub fn module(kind: StoreKind) -> Option<&'static StoreModule> {
+    MODULES.iter().find(|m| m.kind == kind)
+}
+
+/// `/notifications/<store>`.
+pub fn path(kind: StoreKind) -> String {
+    format!("/notifications/{kind}")
+}
