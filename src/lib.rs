@@ -35,7 +35,7 @@
 //!
 //! | feature | default | what it enables |
 //! | --- | --- | --- |
-//! | `stripe` | yes | [`stripe`]: Stripe webhooks (`Stripe-Signature` HMAC-SHA256) |
+//! | `stripe` | yes | `stripe`: Stripe webhooks (`Stripe-Signature` HMAC-SHA256) |
 //! | `apple` | yes | `apple`: App Store Server Notifications V2 (JWS, x5c chain to Apple's root) |
 //! | `google` | yes | `google`: Google Play RTDN over Pub/Sub push (OIDC bearer token) |
 //! | `amazon` | yes | `amazon`: Amazon Appstore RTN over SNS (RSA signature, cert URL rules) |
@@ -69,6 +69,7 @@ pub mod event;
 mod extract;
 pub mod hook;
 mod layer;
+#[cfg_attr(not(any(feature = "stripe", feature = "apple", feature = "amazon")), allow(unused_macros, unused_imports))]
 mod open_enum;
 mod rejection;
 pub mod status;
@@ -105,6 +106,8 @@ pub use status::{
     SubscriptionState,
 };
 pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
+#[cfg(feature = "google")]
+pub use google::GoogleStore;
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
 

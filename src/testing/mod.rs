@@ -7,3 +7,8 @@ mod stripe;
 
 #[cfg(feature = "stripe")]
 pub use stripe::StripeSigner;
+
+#[cfg(feature = "google")]
+mod google;
+#[cfg(feature = "google")]
+pub use google::GoogleSigner;
