@@ -106,6 +106,8 @@ pub use status::{
     SubscriptionState,
 };
 pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
+#[cfg(feature = "amazon")]
+pub use amazon::AmazonStore;
 #[cfg(feature = "google")]
 pub use google::GoogleStore;
 #[cfg(feature = "stripe")]

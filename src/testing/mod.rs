@@ -12,3 +12,8 @@ pub use stripe::StripeSigner;
 mod google;
 #[cfg(feature = "google")]
 pub use google::GoogleSigner;
+
+#[cfg(feature = "amazon")]
+mod amazon;
+#[cfg(feature = "amazon")]
+pub use amazon::{RtnMessageBuilder, SnsBuilder, SnsDelivery, SnsSigner};

@@ -1,0 +1,628 @@
+//! The `SigningCertURL` rules, where signing certificates come from, and the parsed-key cache.
+//!
+//! SNS names the certificate that signed a message by URL, inside the message itself: an
+//! attacker controls that URL. Only certificates served by Amazon SNS may be trusted, so the
+//! URL must pass the rules of AWS's own validators (aws-php-sns-message-validator
+//! `validateUrl`, aws-js-sns-message-validator `validateUrl`) before anything is looked up, and
+//! this library is stricter where they are loose (see the shared fixtures' `SOURCES.md`):
+//!
+//! - scheme `https` (a downgrade to `http` lets anyone on the path swap the certificate);
+//! - no userinfo (`https://sns.us-east-1.amazonaws.com@evil.com/…` is a request to evil.com);
+//! - no explicit port (the JS validator tests the host *with* the port; PHP without);
+//! - host matching `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, compared on the parsed
+//!   host, so `….amazonaws.com.evil.com` and `…evilamazonaws.com` fail;
+//! - path exactly `/<file>.pem` with `<file>` of `[A-Za-z0-9._-]`, no query, no fragment: the
+//!   official validators only look at the suffix, which `/cert?x=.pem`, `/a/b.pem` or
+//!   `/%2e%2e%2fx.pem` also have.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use http::Uri;
+
+/// A `SigningCertURL` that passed every rule.
+///
+/// The rules of AWS's own validators (aws-php-sns-message-validator and
+/// aws-js-sns-message-validator `validateUrl`), stricter where those are loose:
+///
+/// - scheme `https`;
+/// - no userinfo (`https://sns.us-east-1.amazonaws.com@evil.com/…` is a request to evil.com);
+/// - no explicit port;
+/// - host matching `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, on the parsed host;
+/// - path exactly `/<file>.pem`, `<file>` of `[A-Za-z0-9._-]`, no query, no fragment.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct CertUrl {
+    url: String,
+    file_start: usize,
+}
+
+impl CertUrl {
+    /// Checks `url` against the rules; `Err` says which rule failed.
+    ///
+    /// ```
+    /// use store_notifications::amazon::CertUrl;
+    ///
+    /// let ok = CertUrl::parse("https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem").unwrap();
+    /// assert_eq!(ok.file_name(), "SimpleNotificationService-abc.pem");
+    /// assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com.evil.com/x.pem").is_err());
+    /// assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com@evil.com/x.pem").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<CertUrl, UrlError> {
+        let (host, uri) = parse_sns_https(url)?;
+        let path = uri.path();
+        let file = path.strip_prefix('/').unwrap_or_default();
+        if uri.query().is_some() {
+            return Err(UrlError("the certificate URL has a query"));
+        }
+        if !is_pem_file_name(file) {
+            return Err(UrlError(
+                "the certificate URL path is not a single `<name>.pem` segment",
+            ));
+        }
+        // Canonical form only: whatever `http::Uri` tolerated and dropped (a fragment, an empty
+        // query, odd casing of the scheme) must not survive into the URL we trust.
+        let canonical = format!("https://{host}/{file}");
+        if canonical != url {
+            return Err(UrlError("the certificate URL is not in canonical form"));
+        }
+        Ok(CertUrl {
+            file_start: url.len() - file.len(),
+            url: canonical,
+        })
+    }
+
+    /// The URL, exactly as it was signed.
+    pub fn as_str(&self) -> &str {
+        &self.url
+    }
+
+    /// The file name (`SimpleNotificationService-….pem`): the key of [`PinnedCerts`].
+    pub fn file_name(&self) -> &str {
+        self.url.get(self.file_start..).unwrap_or_default()
+    }
+}
+
+impl fmt::Debug for CertUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.url, f)
+    }
+}
+
+impl fmt::Display for CertUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.url)
+    }
+}
+
+/// Why a `SigningCertURL` or `SubscribeURL` was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UrlError(pub(crate) &'static str);
+
+impl fmt::Display for UrlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for UrlError {}
+
+/// The scheme, userinfo, port and host rules shared by `SigningCertURL` and `SubscribeURL`.
+/// Returns the host and the parsed URI.
+pub(crate) fn parse_sns_https(url: &str) -> Result<(String, Uri), UrlError> {
+    let uri: Uri = url.parse().map_err(|_| UrlError("not a valid URL"))?;
+    if uri.scheme_str() != Some("https") {
+        return Err(UrlError("the URL is not https"));
+    }
+    let authority = uri.authority().ok_or(UrlError("the URL has no host"))?;
+    if authority.as_str().contains('@') {
+        return Err(UrlError("the URL has userinfo"));
+    }
+    if authority.port().is_some() || authority.as_str().contains(':') {
+        return Err(UrlError("the URL names a port"));
+    }
+    let host = authority.host();
+    if !is_sns_host(host) {
+        return Err(UrlError("the URL's host is not an Amazon SNS host"));
+    }
+    Ok((host.to_owned(), uri))
+}
+
+/// `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, the default host pattern of AWS's PHP and
+/// JS validators (case-sensitive, as there).
+pub(crate) fn is_sns_host(host: &str) -> bool {
+    let Some(rest) = host.strip_prefix("sns.") else {
+        return false;
+    };
+    let region = rest
+        .strip_suffix(".amazonaws.com.cn")
+        .or_else(|| rest.strip_suffix(".amazonaws.com"));
+    region
+        .is_some_and(|r| r.len() >= 3 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+}
+
+fn is_pem_file_name(file: &str) -> bool {
+    file.strip_suffix(".pem")
+        .is_some_and(|stem| !stem.is_empty())
+        && file
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Why a [`CertSource`] could not produce a certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertSourceError {
+    kind: CertSourceErrorKind,
+    message: String,
+}
+
+/// The category of a [`CertSourceError`]; it decides the answer to SNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CertSourceErrorKind {
+    /// The source definitely has no such certificate (not pinned, 404): the message cannot be
+    /// authenticated (401).
+    NotFound,
+    /// The certificate cannot be had right now (network, timeout, 5xx): 503, so SNS retries —
+    /// SNS treats every answer below 500 as final.
+    Unavailable,
+}
+
+impl CertSourceError {
+    /// An error of `kind` with a short explanation.
+    pub fn new(kind: CertSourceErrorKind, message: impl Into<String>) -> Self {
+        CertSourceError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// The category.
+    pub fn kind(&self) -> CertSourceErrorKind {
+        self.kind
+    }
+
+    /// The explanation.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for CertSourceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for CertSourceError {}
+
+/// Where SNS signing certificates come from: a validated URL in, the certificate's PEM out.
+///
+/// Object-safe, so the store holds an `Arc<dyn CertSource>`. The store only ever asks for URLs
+/// that passed [`CertUrl::parse`], and caches the parsed key per URL, so a source is asked once
+/// per certificate (until the bounded cache evicts it).
+#[async_trait]
+pub trait CertSource: Send + Sync + 'static {
+    /// The PEM-encoded certificate `url` names.
+    async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError>;
+}
+
+#[async_trait]
+impl CertSource for Arc<dyn CertSource> {
+    async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
+        (**self).certificate(url).await
+    }
+}
+
+/// Certificates you trust, looked up by the URL's file name: no network, you decide the trust.
+///
+/// The URL rules still apply: a message naming an unpinned file, or a pinned file on a host
+/// that is not SNS, is unauthenticated.
+///
+/// ```
+/// use store_notifications::amazon::PinnedCerts;
+///
+/// // Every `*.pem` of a directory, named as in the SigningCertURL
+/// // (`SimpleNotificationService-<id>.pem`), or one by one with `with_pem`.
+/// assert!(PinnedCerts::from_dir("/no/such/dir").is_err());
+/// assert!(PinnedCerts::new().with_pem("SimpleNotificationService-x.pem", "not a cert").is_err());
+/// ```
+#[derive(Clone, Default)]
+pub struct PinnedCerts {
+    by_file_name: HashMap<String, Vec<u8>>,
+}
+
+impl PinnedCerts {
+    /// No certificates.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Every `*.pem` file of `dir`, keyed by file name. Each must be a certificate with an RSA
+    /// key, checked now rather than at the first message.
+    pub fn from_dir(dir: impl AsRef<Path>) -> std::io::Result<Self> {
+        let mut certs = PinnedCerts::new();
+        for entry in std::fs::read_dir(dir)? {
+            let path = entry?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if !is_pem_file_name(name) || !path.is_file() {
+                continue;
+            }
+            let name = name.to_owned();
+            let pem = std::fs::read(&path)?;
+            certs = certs.with_pem(name, pem).map_err(|e| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}: {e}", path.display()),
+                )
+            })?;
+        }
+        Ok(certs)
+    }
+
+    /// Adds the certificate `pem` under `file_name` (`SimpleNotificationService-….pem`).
+    pub fn with_pem(
+        mut self,
+        file_name: impl Into<String>,
+        pem: impl Into<Vec<u8>>,
+    ) -> Result<Self, CertError> {
+        let file_name = file_name.into();
+        if !is_pem_file_name(&file_name) {
+            return Err(CertError("the file name is not `<name>.pem`"));
+        }
+        let pem = pem.into();
+        SigningKey::from_pem(&pem)?;
+        self.by_file_name.insert(file_name, pem);
+        Ok(self)
+    }
+
+    /// How many certificates are pinned.
+    pub fn len(&self) -> usize {
+        self.by_file_name.len()
+    }
+
+    /// Whether none is.
+    pub fn is_empty(&self) -> bool {
+        self.by_file_name.is_empty()
+    }
+}
+
+impl fmt::Debug for PinnedCerts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut names: Vec<&String> = self.by_file_name.keys().collect();
+        names.sort();
+        f.debug_struct("PinnedCerts")
+            .field("files", &names)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl CertSource for PinnedCerts {
+    async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
+        self.by_file_name
+            .get(url.file_name())
+            .cloned()
+            .ok_or_else(|| {
+                CertSourceError::new(
+                    CertSourceErrorKind::NotFound,
+                    format!("signing certificate {} is not pinned", url.file_name()),
+                )
+            })
+    }
+}
+
+/// A certificate that cannot be used to verify SNS signatures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertError(&'static str);
+
+impl fmt::Display for CertError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl std::error::Error for CertError {}
+
+/// The RSA public key of a signing certificate (PKCS#1 `RSAPublicKey` DER, what ring takes).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SigningKey(Vec<u8>);
+
+impl SigningKey {
+    /// The key of the first `CERTIFICATE` block of `pem`. Validity dates are not checked: the
+    /// URL rules (or your pinning) decide trust, as in AWS's PHP and JS validators.
+    pub(crate) fn from_pem(pem: &[u8]) -> Result<SigningKey, CertError> {
+        let der = pem_certificate_der(pem)?;
+        let (_, cert) = x509_parser::parse_x509_certificate(&der)
+            .map_err(|_| CertError("not an X.509 certificate"))?;
+        let spki = cert.public_key();
+        if spki.algorithm.algorithm != x509_parser::oid_registry::OID_PKCS1_RSAENCRYPTION {
+            return Err(CertError("the certificate's key is not RSA"));
+        }
+        Ok(SigningKey(spki.subject_public_key.data.to_vec()))
+    }
+
+    pub(crate) fn der(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+fn pem_certificate_der(pem: &[u8]) -> Result<Vec<u8>, CertError> {
+    let text = std::str::from_utf8(pem).map_err(|_| CertError("the PEM is not text"))?;
+    let begin = "-----BEGIN CERTIFICATE-----";
+    let start = text
+        .find(begin)
+        .ok_or(CertError("no CERTIFICATE block in the PEM"))?
+        + begin.len();
+    let body = text.get(start..).unwrap_or_default();
+    let end = body
+        .find("-----END CERTIFICATE-----")
+        .ok_or(CertError("unterminated CERTIFICATE block"))?;
+    let b64: String = body
+        .get(..end)
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_ascii_whitespace())
+        .collect();
+    STANDARD
+        .decode(b64)
+        .map_err(|_| CertError("the CERTIFICATE block is not base64"))
+}
+
+/// Parsed keys by validated URL, bounded so a stream of distinct (genuine) certificate URLs
+/// cannot grow memory without limit. Only keys that came from the source and parsed are kept.
+#[derive(Clone)]
+pub(crate) struct KeyCache {
+    inner: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
+    capacity: usize,
+}
+
+/// SNS uses one certificate per region at a time, rotated rarely: a few dozen covers every
+/// region plus a rotation.
+pub(crate) const DEFAULT_KEY_CACHE_CAPACITY: usize = 64;
+
+impl KeyCache {
+    pub(crate) fn new(capacity: usize) -> Self {
+        KeyCache {
+            inner: Arc::new(Mutex::new(HashMap::new())),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// The key for a URL string; only URLs that passed [`CertUrl::parse`] are ever inserted.
+    pub(crate) fn get(&self, url: &str) -> Option<Arc<SigningKey>> {
+        self.lock().get(url).cloned()
+    }
+
+    pub(crate) fn insert(&self, url: &CertUrl, key: Arc<SigningKey>) {
+        let mut map = self.lock();
+        if map.len() >= self.capacity && !map.contains_key(url.as_str()) {
+            // Any entry will do: an evicted key is simply fetched again when next needed.
+            if let Some(victim) = map.keys().next().cloned() {
+                map.remove(&victim);
+            }
+        }
+        map.insert(url.as_str().to_owned(), key);
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SigningKey>>> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Downloads signing certificates over HTTPS with reqwest (feature `fetch`).
+///
+/// Redirects are not followed (a redirect would leave the host the URL rules checked), the
+/// body is capped at 64 KiB and the request times out after 10 s. A 404 or 410 means the
+/// certificate does not exist (401); any other failure is transient (503, SNS retries).
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+#[derive(Debug, Clone)]
+pub struct HttpsCertSource {
+    client: reqwest::Client,
+}
+
+#[cfg(feature = "fetch")]
+impl HttpsCertSource {
+    /// A source with its own client (no redirects, HTTPS only, 10 s timeout). Fails only if
+    /// the TLS backend cannot be initialised.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(HttpsCertSource { client })
+    }
+
+    /// A source using `client` (configure no redirects and a timeout on it).
+    pub fn with_client(client: reqwest::Client) -> Self {
+        HttpsCertSource { client }
+    }
+}
+
+#[cfg(feature = "fetch")]
+#[async_trait]
+impl CertSource for HttpsCertSource {
+    async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
+        const LIMIT: usize = 64 * 1024;
+        let unavailable = |m: String| CertSourceError::new(CertSourceErrorKind::Unavailable, m);
+        let mut response = self
+            .client
+            .get(url.as_str())
+            .send()
+            .await
+            .map_err(|e| unavailable(format!("fetching {url}: {e}")))?;
+        let status = response.status();
+        if status == http::StatusCode::NOT_FOUND || status == http::StatusCode::GONE {
+            return Err(CertSourceError::new(
+                CertSourceErrorKind::NotFound,
+                format!("{url} answered {status}"),
+            ));
+        }
+        if !status.is_success() {
+            return Err(unavailable(format!("{url} answered {status}")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| unavailable(format!("reading {url}: {e}")))?
+        {
+            if body.len() + chunk.len() > LIMIT {
+                return Err(unavailable(format!("{url} is larger than {LIMIT} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem";
+
+    #[test]
+    fn cert_url_accepts_the_sns_form() {
+        let url = CertUrl::parse(GOOD).expect("valid");
+        assert_eq!(url.as_str(), GOOD);
+        assert_eq!(url.file_name(), "SimpleNotificationService-abc.pem");
+    }
+
+    #[test]
+    fn cert_url_accepts_the_china_partition() {
+        assert!(CertUrl::parse("https://sns.cn-north-1.amazonaws.com.cn/x.pem").is_ok());
+    }
+
+    #[test]
+    fn cert_url_must_be_https() {
+        assert!(CertUrl::parse("http://sns.us-east-1.amazonaws.com/x.pem").is_err());
+        assert!(CertUrl::parse("HTTPS://sns.us-east-1.amazonaws.com/x.pem").is_err());
+        assert!(CertUrl::parse("ftp://sns.us-east-1.amazonaws.com/x.pem").is_err());
+    }
+
+    #[test]
+    fn cert_url_must_have_no_userinfo() {
+        for url in [
+            "https://user@sns.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com@evil.com/x.pem",
+            "https://user:pw@sns.us-east-1.amazonaws.com/x.pem",
+        ] {
+            assert!(CertUrl::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn cert_url_must_use_the_default_port() {
+        assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com:8443/x.pem").is_err());
+        assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com:443/x.pem").is_err());
+        assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com:/x.pem").is_err());
+    }
+
+    #[test]
+    fn cert_url_host_must_match_the_sns_pattern() {
+        for url in [
+            "https://sns.us-east-1.amazonaws.com.evil.com/x.pem",
+            "https://sns.us-east-1.evilamazonaws.com/x.pem",
+            "https://sns.x.amazonaws.com/x.pem",
+            "https://s3.amazonaws.com/x.pem",
+            "https://sns.amazonaws.com/x.pem",
+            "https://sns.us.east.amazonaws.com/x.pem",
+            "https://evil.com/sns.us-east-1.amazonaws.com/x.pem",
+            "https://SNS.us-east-1.amazonaws.com/x.pem",
+            "https://sns.us-east-1.amazonaws.com./x.pem",
+            "https://sns.us_east.amazonaws.com/x.pem",
+        ] {
+            assert!(CertUrl::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn cert_url_path_must_be_one_pem_file() {
+        for url in [
+            "https://sns.us-east-1.amazonaws.com/x.txt",
+            "https://sns.us-east-1.amazonaws.com/cert?x=y.pem",
+            "https://sns.us-east-1.amazonaws.com/x.pem?",
+            "https://sns.us-east-1.amazonaws.com/x.pem#frag",
+            "https://sns.us-east-1.amazonaws.com/a/x.pem",
+            "https://sns.us-east-1.amazonaws.com/%2e%2e%2fx.pem",
+            "https://sns.us-east-1.amazonaws.com/.pem",
+            "https://sns.us-east-1.amazonaws.com/",
+            "https://sns.us-east-1.amazonaws.com",
+        ] {
+            assert!(CertUrl::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn cert_url_must_be_canonical() {
+        assert!(CertUrl::parse(" https://sns.us-east-1.amazonaws.com/x.pem").is_err());
+        assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com//x.pem").is_err());
+    }
+
+    #[test]
+    fn host_pattern_matches_the_validators_regex() {
+        assert!(is_sns_host("sns.us-east-1.amazonaws.com"));
+        assert!(is_sns_host("sns.abc.amazonaws.com.cn"));
+        assert!(!is_sns_host("sns.ab.amazonaws.com"));
+        assert!(!is_sns_host("sns.abc.amazonaws.com.cn.evil"));
+        assert!(!is_sns_host("xsns.abc.amazonaws.com"));
+    }
+
+    #[test]
+    fn pinned_certs_reject_a_pem_without_a_certificate() {
+        assert!(PinnedCerts::new().with_pem("x.pem", "garbage").is_err());
+        assert!(
+            PinnedCerts::new()
+                .with_pem(
+                    "x.pem",
+                    "-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----"
+                )
+                .is_err()
+        );
+    }
+
+    #[cfg(feature = "fetch")]
+    #[tokio::test]
+    async fn https_source_failure_is_unavailable_so_sns_retries() {
+        // The SNS host resolves to loopback, where nothing speaks TLS on 443: no network used.
+        let client = reqwest::Client::builder()
+            .resolve(
+                "sns.us-east-1.amazonaws.com",
+                std::net::SocketAddr::from(([127, 0, 0, 1], 443)),
+            )
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .expect("client");
+        let url = CertUrl::parse(GOOD).expect("url");
+        let err = HttpsCertSource::with_client(client)
+            .certificate(&url)
+            .await
+            .expect_err("nothing there");
+        assert_eq!(err.kind(), CertSourceErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn key_cache_is_bounded() {
+        let cache = KeyCache::new(2);
+        for i in 0..5 {
+            let url = CertUrl::parse(&format!("https://sns.us-east-1.amazonaws.com/{i}.pem"))
+                .expect("url");
+            cache.insert(&url, Arc::new(SigningKey(vec![i])));
+        }
+        assert_eq!(cache.len(), 2);
+    }
+}

@@ -1,0 +1,338 @@
+//! Confirming SNS subscriptions ("Verified" in the Amazon console).
+//!
+//! When you add an endpoint in the Amazon Appstore console (or press *Resend*), SNS sends a
+//! `SubscriptionConfirmation`; the endpoint is *Verified* once something GETs its
+//! `SubscribeURL`. The store hands a verified confirmation — signature checked, topic allowed,
+//! `SubscribeURL` on an SNS host — to a [`Confirmer`]:
+//!
+//! - [`HttpsConfirmer`] (feature `fetch`) GETs the URL;
+//! - [`RecordOnly`] does nothing, so the subscription is recorded as pending with its token,
+//!   for an operator to confirm (the default);
+//! - any `Fn(ConfirmRequest) -> impl Future<Output = Result<(), E>>` closure confirms it your
+//!   way (through your own HTTP client, a queue, …).
+//!
+//! A failing confirmation answers 503, so SNS sends the confirmation again.
+
+use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use crate::BoxError;
+use crate::amazon::cert::{UrlError, parse_sns_https};
+use crate::status::SubscriptionState;
+
+/// A `SubscribeURL` that passed the URL rules: `https`, no userinfo, no port, an Amazon SNS
+/// host (the same pattern as the signing certificate), and nothing another URL parser could
+/// read as a different host.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SubscribeUrl(String);
+
+impl SubscribeUrl {
+    /// Checks `url`.
+    ///
+    /// ```
+    /// use store_notifications::amazon::SubscribeUrl;
+    /// assert!(SubscribeUrl::parse("https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=t").is_ok());
+    /// assert!(SubscribeUrl::parse("https://sns.us-east-1.amazonaws.com.evil.com/?Token=t").is_err());
+    /// ```
+    pub fn parse(url: &str) -> Result<SubscribeUrl, UrlError> {
+        let (host, _) = parse_sns_https(url)?;
+        // `http::Uri` and the WHATWG parser reqwest uses disagree on some inputs (backslashes,
+        // whitespace): demand the plain `https://<host>/` prefix and no such characters, so
+        // both read the same host.
+        let prefix_ok = url
+            .strip_prefix("https://")
+            .and_then(|rest| rest.strip_prefix(host.as_str()))
+            .is_some_and(|rest| rest.starts_with('/'));
+        let clean = url
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && !matches!(b, b'\\' | b'#'));
+        if !prefix_ok || !clean {
+            return Err(UrlError("the SubscribeURL is not in canonical form"));
+        }
+        Ok(SubscribeUrl(url.to_owned()))
+    }
+
+    /// The URL.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for SubscribeUrl {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SubscribeUrl(<redacted>)")
+    }
+}
+
+/// What a [`Confirmer`] is asked to confirm.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfirmRequest {
+    /// The topic (`TopicArn`).
+    pub topic_arn: String,
+    /// The confirmation token (`Token`).
+    pub token: String,
+    /// The URL whose GET confirms the subscription (`SubscribeURL`).
+    pub subscribe_url: SubscribeUrl,
+}
+
+impl fmt::Debug for ConfirmRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConfirmRequest")
+            .field("topic_arn", &self.topic_arn)
+            .field("token", &"<redacted>")
+            .finish_non_exhaustive()
+    }
+}
+
+/// Confirms verified SNS subscription requests.
+///
+/// Object-safe: the store holds an `Arc<dyn Confirmer>`. Answer the state to record:
+/// [`Confirmed`](SubscriptionState::Confirmed) when done,
+/// [`PendingConfirmation`](SubscriptionState::PendingConfirmation) when left to someone else.
+/// An error answers SNS 503, so it sends the confirmation again.
+///
+/// ```
+/// use store_notifications::amazon::{ConfirmRequest, Confirmer};
+/// use store_notifications::SubscriptionState;
+///
+/// let confirmer = |req: ConfirmRequest| async move {
+///     // e.g. queue `req.subscribe_url` for your own HTTP client.
+///     let _ = (req.topic_arn, req.token);
+///     Ok::<_, std::io::Error>(())
+/// };
+/// # let _: &dyn Confirmer = &confirmer;
+/// ```
+#[async_trait]
+pub trait Confirmer: Send + Sync + 'static {
+    /// Confirms (or records) one subscription request.
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<SubscriptionState, BoxError>;
+}
+
+#[async_trait]
+impl<F, Fut, E> Confirmer for F
+where
+    F: Fn(ConfirmRequest) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), E>> + Send,
+    E: Into<BoxError>,
+{
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<SubscriptionState, BoxError> {
+        self(request.clone()).await.map_err(Into::into)?;
+        Ok(SubscriptionState::Confirmed)
+    }
+}
+
+#[async_trait]
+impl Confirmer for Arc<dyn Confirmer> {
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<SubscriptionState, BoxError> {
+        (**self).confirm(request).await
+    }
+}
+
+/// Makes no request: the subscription is recorded as pending, with its token and URL, for an
+/// operator to confirm (the gateway's `AMAZON_AUTO_CONFIRM=false`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecordOnly;
+
+#[async_trait]
+impl Confirmer for RecordOnly {
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<SubscriptionState, BoxError> {
+        tracing::info!(topic = %request.topic_arn,
+            "SNS subscription confirmation recorded, not confirmed (record-only mode)");
+        Ok(SubscriptionState::PendingConfirmation)
+    }
+}
+
+/// Confirms by an HTTPS GET of the `SubscribeURL` with reqwest (feature `fetch`).
+///
+/// Redirects are not followed and the request times out after 10 s; anything but a 2xx is an
+/// error (503 to SNS, which resends).
+#[cfg(feature = "fetch")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fetch")))]
+#[derive(Debug, Clone)]
+pub struct HttpsConfirmer {
+    client: reqwest::Client,
+    /// Tests only: send the request to this origin (a loopback server) instead of the
+    /// validated SNS host, keeping the path and query. Absent from non-test builds.
+    #[cfg(test)]
+    origin_override: Option<String>,
+}
+
+#[cfg(feature = "fetch")]
+impl HttpsConfirmer {
+    /// A confirmer with its own client (no redirects, HTTPS only, 10 s timeout). Fails only
+    /// if the TLS backend cannot be initialised.
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .https_only(true)
+            .timeout(std::time::Duration::from_secs(10))
+            .build()?;
+        Ok(Self::with_client(client))
+    }
+
+    /// A confirmer using `client` (configure no redirects and a timeout on it).
+    pub fn with_client(client: reqwest::Client) -> Self {
+        HttpsConfirmer {
+            client,
+            #[cfg(test)]
+            origin_override: None,
+        }
+    }
+
+    fn target(&self, url: &SubscribeUrl) -> String {
+        #[cfg(test)]
+        if let Some(origin) = &self.origin_override {
+            let path = url
+                .as_str()
+                .strip_prefix("https://")
+                .and_then(|r| r.find('/').and_then(|i| r.get(i..)))
+                .unwrap_or("/");
+            return format!("{origin}{path}");
+        }
+        url.as_str().to_owned()
+    }
+}
+
+#[cfg(feature = "fetch")]
+#[async_trait]
+impl Confirmer for HttpsConfirmer {
+    async fn confirm(&self, request: &ConfirmRequest) -> Result<SubscriptionState, BoxError> {
+        let response = self
+            .client
+            .get(self.target(&request.subscribe_url))
+            .send()
+            .await?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("SubscribeURL answered {status}").into());
+        }
+        Ok(SubscriptionState::Confirmed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subscribe_url_uses_the_sns_host_rule() {
+        for bad in [
+            "http://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription",
+            "https://sns.us-east-1.amazonaws.com.evil.com/?Action=ConfirmSubscription",
+            "https://sns.us-east-1.amazonaws.com@evil.com/?Action=ConfirmSubscription",
+            "https://sns.us-east-1.amazonaws.com:8443/?Action=ConfirmSubscription",
+            "https://sns.us-east-1.evilamazonaws.com/?Action=ConfirmSubscription",
+            "https://evil.com/?https://sns.us-east-1.amazonaws.com/",
+        ] {
+            assert!(SubscribeUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn subscribe_url_must_read_the_same_to_every_parser() {
+        for bad in [
+            "https://sns.us-east-1.amazonaws.com\\@evil.com/",
+            "https://sns.us-east-1.amazonaws.com/ x",
+            "https://sns.us-east-1.amazonaws.com/?a#b",
+            "https://sns.us-east-1.amazonaws.com?Action=x",
+        ] {
+            assert!(SubscribeUrl::parse(bad).is_err(), "{bad}");
+        }
+        assert!(
+            SubscribeUrl::parse(
+                "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn=arn:aws:sns:us-east-1:1:t&Token=abc"
+            )
+            .is_ok()
+        );
+    }
+
+    #[tokio::test]
+    async fn record_only_leaves_the_subscription_pending() {
+        let req = ConfirmRequest {
+            topic_arn: "t".into(),
+            token: "tok-s3cr3t".into(),
+            subscribe_url: SubscribeUrl::parse("https://sns.us-east-1.amazonaws.com/?x=1")
+                .expect("url"),
+        };
+        assert_eq!(
+            RecordOnly.confirm(&req).await.expect("ok"),
+            SubscriptionState::PendingConfirmation
+        );
+        assert!(!format!("{req:?}").contains("s3cr3t"));
+    }
+
+    #[cfg(feature = "fetch")]
+    mod https {
+        use super::*;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::net::TcpListener;
+
+        /// A one-shot loopback HTTP server answering `status`; returns its origin and the
+        /// request line it saw.
+        async fn server(status: u16) -> (String, tokio::task::JoinHandle<String>) {
+            let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+            let origin = format!("http://{}", listener.local_addr().expect("addr"));
+            let task = tokio::spawn(async move {
+                let (mut sock, _) = listener.accept().await.expect("accept");
+                let mut buf = vec![0u8; 8192];
+                let n = sock.read(&mut buf).await.expect("read");
+                let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+                let reply = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                );
+                sock.write_all(reply.as_bytes()).await.expect("write");
+                request.lines().next().unwrap_or_default().to_owned()
+            });
+            (origin, task)
+        }
+
+        fn confirmer(origin: String) -> HttpsConfirmer {
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client");
+            HttpsConfirmer {
+                origin_override: Some(origin),
+                ..HttpsConfirmer::with_client(client)
+            }
+        }
+
+        fn request() -> ConfirmRequest {
+            ConfirmRequest {
+                topic_arn: "arn:aws:sns:us-east-1:1:t".into(),
+                token: "tok".into(),
+                subscribe_url: SubscribeUrl::parse(
+                    "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&Token=tok",
+                )
+                .expect("url"),
+            }
+        }
+
+        #[tokio::test]
+        async fn https_confirmer_gets_the_subscribe_url() {
+            let (origin, seen) = server(200).await;
+            let state = confirmer(origin).confirm(&request()).await.expect("ok");
+            assert_eq!(state, SubscriptionState::Confirmed);
+            assert_eq!(
+                seen.await.expect("join"),
+                "GET /?Action=ConfirmSubscription&Token=tok HTTP/1.1"
+            );
+        }
+
+        #[tokio::test]
+        async fn https_confirmer_fails_on_a_non_2xx_answer() {
+            let (origin, _seen) = server(500).await;
+            assert!(confirmer(origin).confirm(&request()).await.is_err());
+        }
+
+        #[tokio::test]
+        async fn https_confirmer_does_not_follow_redirects() {
+            let (origin, _seen) = server(302).await;
+            assert!(confirmer(origin).confirm(&request()).await.is_err());
+        }
+    }
+}
