@@ -108,10 +108,12 @@ pub use status::{
 pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
 #[cfg(feature = "amazon")]
 pub use amazon::AmazonStore;
-#[cfg(feature = "google")]
-pub use google::GoogleStore;
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
+#[cfg(feature = "google")]
+pub use google::GoogleStore;
+#[cfg(feature = "apple")]
+pub use apple::AppleStore;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "stripe"))]

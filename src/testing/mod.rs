@@ -5,15 +5,20 @@
 #[cfg(feature = "stripe")]
 mod stripe;
 
+#[cfg(feature = "apple")]
+mod apple;
+#[cfg(feature = "apple")]
+pub use apple::AppleSigner;
+
 #[cfg(feature = "stripe")]
 pub use stripe::StripeSigner;
-
-#[cfg(feature = "google")]
-mod google;
-#[cfg(feature = "google")]
-pub use google::GoogleSigner;
 
 #[cfg(feature = "amazon")]
 mod amazon;
 #[cfg(feature = "amazon")]
 pub use amazon::{RtnMessageBuilder, SnsBuilder, SnsDelivery, SnsSigner};
+
+#[cfg(feature = "google")]
+mod google;
+#[cfg(feature = "google")]
+pub use google::GoogleSigner;
