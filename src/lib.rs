@@ -69,7 +69,10 @@ pub mod event;
 mod extract;
 pub mod hook;
 mod layer;
-#[cfg_attr(not(any(feature = "stripe", feature = "apple", feature = "amazon")), allow(unused_macros, unused_imports))]
+#[cfg_attr(
+    not(any(feature = "stripe", feature = "apple", feature = "amazon")),
+    allow(unused_macros, unused_imports)
+)]
 mod open_enum;
 mod rejection;
 pub mod status;
@@ -91,6 +94,10 @@ pub mod stripe;
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod testing;
 
+#[cfg(feature = "amazon")]
+pub use amazon::AmazonStore;
+#[cfg(feature = "apple")]
+pub use apple::AppleStore;
 pub use clock::Clock;
 pub use dead_letter::{DeadLetter, DeadLetterSink, LogDeadLetters, UnusablePolicy};
 pub use endpoint::{Answered, DEFAULT_BODY_LIMIT, Endpoint, Processed};
@@ -98,6 +105,8 @@ pub use event::{Event, EventKind};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::Verified;
+#[cfg(feature = "google")]
+pub use google::GoogleStore;
 pub use hook::{AlwaysTracked, InMemoryReceipts, Receipt, ReceiptHook};
 pub use layer::{NotificationLayer, NotificationService, ResponseFuture};
 pub use rejection::{Rejection, RejectionKind};
@@ -106,14 +115,8 @@ pub use status::{
     SubscriptionState,
 };
 pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
-#[cfg(feature = "amazon")]
-pub use amazon::AmazonStore;
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
-#[cfg(feature = "google")]
-pub use google::GoogleStore;
-#[cfg(feature = "apple")]
-pub use apple::AppleStore;
 
 // The README's examples are compiled and run as doc tests.
 #[cfg(all(doctest, feature = "stripe"))]
