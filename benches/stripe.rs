@@ -71,6 +71,14 @@ fn bench(c: &mut Criterion) {
                 black_box(ctx.sign())
             })
         });
+        // What serde_json alone needs to scan the same bytes: the floor of any JSON parse.
+        g.bench_function("json_scan_floor", |b| {
+            b.iter(|| {
+                black_box(serde_json::from_slice::<serde::de::IgnoredAny>(black_box(
+                    &body,
+                )))
+            })
+        });
         g.bench_function("verify_signature", |b| {
             b.iter(|| black_box(store.verify_signature(black_box(&headers), black_box(&body))))
         });

@@ -72,11 +72,11 @@ fn every_manifest_case_verifies_as_expected() {
         store,
         headers,
         body,
+        now,
         case,
-        ..
     } in &cases
     {
-        let result = store.verify_at(headers, body, store.now());
+        let result = store.verify_at(headers, body, Clock::from_unix(*now).now());
         match case["expect"].as_str() {
             Some("ok") => {
                 let event = result.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));

@@ -3,7 +3,7 @@
 //! ```
 //! use std::time::Duration;
 //! use bytes::Bytes;
-//! use http::HeaderMap;
+//! use http::{HeaderMap, HeaderName};
 //! use store_notifications::{Clock, StripeStore};
 //!
 //! let store = StripeStore::new("whsec_current")
@@ -30,7 +30,7 @@ use std::future::Future;
 use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use ring::hmac;
 
 pub use event::{EventType, ReceiptKind, StripeEvent};
@@ -42,6 +42,9 @@ use crate::store::{Store, StoreKind};
 /// The default tolerance on the signature timestamp, in both directions: 300 s, as every Stripe
 /// SDK.
 pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// The header carrying the signatures (a constant name: no parsing per request).
+static STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
 /// The Stripe verifier.
 #[derive(Clone)]
@@ -109,7 +112,7 @@ impl StripeStore {
         now: SystemTime,
     ) -> Result<StripeEvent, Rejection> {
         let header = headers
-            .get("stripe-signature")
+            .get(&STRIPE_SIGNATURE)
             .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?
             .to_str()
             .map_err(|_| Rejection::malformed("Stripe-Signature is not ASCII"))?;
@@ -128,7 +131,7 @@ impl StripeStore {
     /// against, and a building block for custom pipelines.
     pub fn verify_signature(&self, headers: &HeaderMap, body: &[u8]) -> Result<i64, Rejection> {
         let header = headers
-            .get("stripe-signature")
+            .get(&STRIPE_SIGNATURE)
             .and_then(|h| h.to_str().ok())
             .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?;
         let parsed = signature::SignatureHeader::parse(header)?;

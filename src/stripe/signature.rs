@@ -24,6 +24,8 @@ pub(crate) struct SignatureHeader<'a> {
     pub(crate) t_digits: &'a str,
     /// `t` as a number.
     pub(crate) t: i64,
+    /// Whether any `v1` item is present (found in the same scan as `t`).
+    has_v1: bool,
     header: &'a str,
 }
 
@@ -32,7 +34,9 @@ impl<'a> SignatureHeader<'a> {
     /// unauthenticated, not malformed, and is reported by [`verify`](Self::verify).
     pub(crate) fn parse(header: &'a str) -> Result<Self, Rejection> {
         let mut t = None;
+        let mut has_v1 = false;
         for (key, value) in items(header) {
+            has_v1 |= key == "v1";
             if key == "t" {
                 if t.is_some() {
                     return Err(Rejection::malformed(
@@ -60,6 +64,7 @@ impl<'a> SignatureHeader<'a> {
         Ok(SignatureHeader {
             t_digits,
             t,
+            has_v1,
             header,
         })
     }
@@ -73,7 +78,7 @@ impl<'a> SignatureHeader<'a> {
                 .filter(|(k, _)| *k == "v1")
                 .filter_map(|(_, v)| decode_lower_hex_32(v))
         };
-        if !items(self.header).any(|(k, _)| k == "v1") {
+        if !self.has_v1 {
             return Err(Rejection::unauthenticated(
                 "Stripe-Signature has no v1 signature",
             ));
