@@ -113,17 +113,7 @@ fn every_manifest_case_verifies_as_expected() {
                 }
             }
             Some("reject") => {
-                let rejection = result.err().unwrap_or_else(|| panic!("{name}: accepted"));
-                assert_eq!(
-                    rejection.kind().as_str(),
-                    case["reason"],
-                    "{name}: {rejection}"
-                );
-                assert_eq!(
-                    rejection.is_authentic(),
-                    DEAD_LETTER_CASES.contains(&name.as_str()),
-                    "{name}: authentic?"
-                );
+                common::assert_rejected_as_expected(name, case, result.err(), &DEAD_LETTER_CASES)
             }
             other => panic!("{name}: unknown expectation {other:?}"),
         }

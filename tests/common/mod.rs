@@ -10,6 +10,7 @@ pub use harness::*;
 use std::path::PathBuf;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
+use store_notifications::Rejection;
 
 /// `../shared/fixtures/<store>`, or `None` (with a printed note) when the shared data is absent.
 pub fn fixture_dir(store: &str) -> Option<PathBuf> {
@@ -46,4 +47,25 @@ pub fn headers_from_json(v: &serde_json::Value) -> HeaderMap {
         }
     }
     map
+}
+
+/// Asserts that a manifest `reject` case was rejected with the manifest's `reason`, and that it
+/// counts as authentic (dead-letter path) exactly when the fixtures README lists it as such.
+pub fn assert_rejected_as_expected(
+    name: &str,
+    case: &serde_json::Value,
+    rejection: Option<Rejection>,
+    dead_letter_cases: &[&str],
+) {
+    let rejection = rejection.unwrap_or_else(|| panic!("{name}: accepted"));
+    assert_eq!(
+        rejection.kind().as_str(),
+        case["reason"],
+        "{name}: {rejection}"
+    );
+    assert_eq!(
+        rejection.is_authentic(),
+        dead_letter_cases.contains(&name),
+        "{name}: authentic? {rejection}"
+    );
 }
