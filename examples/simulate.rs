@@ -4,8 +4,20 @@
 //! ```text
 //! cargo run --example simulate -- stripe http://127.0.0.1:8080/notifications/stripe --receipt sub_123
 //! cargo run --example simulate -- stripe http://127.0.0.1:8080/notifications/stripe --type invoice.paid --receipt sub_123
-//! cargo run --example simulate -- stripe http://127.0.0.1:8080/notifications/stripe   # no receipt: test/unreferenced
+//! cargo run --example simulate -- stripe http://127.0.0.1:8080/notifications/stripe   # no receipt: unreferenced
+//! cargo run --example simulate -- apple http://127.0.0.1:8080/notifications/apple --receipt 2000000123456789 --type DID_RENEW
+//! cargo run --example simulate -- apple http://127.0.0.1:8080/notifications/apple --type SUBSCRIBED/RESUBSCRIBE --receipt 2000000123456789
+//! cargo run --example simulate -- apple http://127.0.0.1:8080/notifications/apple     # no receipt: TEST
+//! cargo run --example simulate -- google http://127.0.0.1:8080/notifications/google --receipt TOKEN --type SUBSCRIPTION_RENEWED
+//! cargo run --example simulate -- google http://127.0.0.1:8080/notifications/google   # no receipt: testNotification
+//! cargo run --example simulate -- amazon http://127.0.0.1:8080/notifications/amazon --receipt R --type SUBSCRIPTION_CANCELLED
+//! cargo run --example simulate -- amazon http://127.0.0.1:8080/notifications/amazon   # no receipt: SubscriptionConfirmation
+//! cargo run --example simulate -- amazon http://127.0.0.1:8080/notifications/amazon --type UnsubscribeConfirmation
 //! ```
+//!
+//! `--type` is the store's own type string: Stripe's event type, Apple's `notificationType`
+//! (`TYPE/SUBTYPE` for a subtype), Google's `SUBSCRIPTION_…` / `ONE_TIME_PRODUCT_…` name or
+//! number or `VOIDED_PURCHASE`, Amazon's RTN `notificationType`.
 
 // The gateway's own modules, so the signing is exactly the demo's.
 #[allow(dead_code)]

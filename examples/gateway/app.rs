@@ -5,10 +5,16 @@
 //! [`stores::StoreModule`] (see `stripe.rs`), declare it below and list it in
 //! [`stores::MODULES`], both under the store's cargo feature.
 
+#[cfg(feature = "amazon")]
+pub mod amazon;
+#[cfg(feature = "apple")]
+pub mod apple;
 pub mod client;
 pub mod config;
 pub mod db;
 pub mod demo;
+#[cfg(feature = "google")]
+pub mod google;
 pub mod html;
 pub mod keys;
 pub mod routes;

@@ -1,8 +1,11 @@
 //! Configuration from exactly the environment variables of the gateway's issue.
 //!
 //! A store without its required variables is disabled (its route answers 404 saying what to
-//! set). Every store's variables are parsed here, even for stores this build does not mount yet,
-//! so wiring a store in is code only.
+//! set). Every store's variables are parsed here, even for stores this build leaves out (cargo
+//! features); each store's file (`apple.rs`, …) turns its part into a store. Where that needs
+//! the crate's `fetch` feature (Google's keys without `GOOGLE_JWKS_FILE`, SNS certificates
+//! without `AMAZON_SNS_CERT_DIR`) and the build has none, the store is disabled at start-up
+//! with the reason logged; `AMAZON_AUTO_CONFIRM` without `fetch` records subscriptions instead.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -29,7 +32,8 @@ pub struct Config {
     pub stripe: Option<StripeConfig>,
     /// Apple, when `APPLE_BUNDLE_ID` is set.
     pub apple: Option<AppleConfig>,
-    /// Google, when `GOOGLE_PACKAGE_NAME` and `GOOGLE_PUSH_AUDIENCE` are set.
+    /// Google, when `GOOGLE_PACKAGE_NAME`, `GOOGLE_PUSH_AUDIENCE` and
+    /// `GOOGLE_PUSH_SERVICE_ACCOUNT` are set.
     pub google: Option<GoogleConfig>,
     /// Amazon, when `AMAZON_SNS_CERT_DIR` or `AMAZON_SNS_TOPIC_ARNS` is set.
     pub amazon: Option<AmazonConfig>,
@@ -89,8 +93,9 @@ pub struct GoogleConfig {
     pub package_name: String,
     /// `GOOGLE_PUSH_AUDIENCE`: the `aud` the Pub/Sub push token must carry.
     pub push_audience: String,
-    /// `GOOGLE_PUSH_SERVICE_ACCOUNT`: the `email` the token must carry, if set.
-    pub push_service_account: Option<String>,
+    /// `GOOGLE_PUSH_SERVICE_ACCOUNT`: the `email` the token must carry. Required: the token
+    /// proves which push subscription sent the push only together with its audience.
+    pub push_service_account: String,
     /// `GOOGLE_JWKS_FILE`: static keys instead of fetching Google's.
     pub jwks_file: Option<PathBuf>,
 }
@@ -127,8 +132,13 @@ pub fn required_vars(store: StoreKind) -> &'static str {
     match store {
         StoreKind::Stripe => "STRIPE_WEBHOOK_SECRET",
         StoreKind::Apple => "APPLE_BUNDLE_ID (and APPLE_APP_APPLE_ID in Production)",
-        StoreKind::Google => "GOOGLE_PACKAGE_NAME and GOOGLE_PUSH_AUDIENCE",
-        StoreKind::Amazon => "AMAZON_SNS_CERT_DIR or AMAZON_SNS_TOPIC_ARNS",
+        StoreKind::Google => {
+            "GOOGLE_PACKAGE_NAME, GOOGLE_PUSH_AUDIENCE and GOOGLE_PUSH_SERVICE_ACCOUNT \
+             (and GOOGLE_JWKS_FILE without the `fetch` feature)"
+        }
+        StoreKind::Amazon => {
+            "AMAZON_SNS_CERT_DIR (or AMAZON_SNS_TOPIC_ARNS with the `fetch` feature)"
+        }
         _ => "its variables",
     }
 }
@@ -208,24 +218,32 @@ impl Config {
             }
         };
 
-        let google = match (get("GOOGLE_PACKAGE_NAME"), get("GOOGLE_PUSH_AUDIENCE")) {
-            (Some(package_name), Some(push_audience)) => Some(GoogleConfig {
-                package_name,
-                push_audience,
-                push_service_account: get("GOOGLE_PUSH_SERVICE_ACCOUNT"),
-                jwks_file: get("GOOGLE_JWKS_FILE").map(PathBuf::from),
-            }),
-            (package, audience) => {
+        let google = match (
+            get("GOOGLE_PACKAGE_NAME"),
+            get("GOOGLE_PUSH_AUDIENCE"),
+            get("GOOGLE_PUSH_SERVICE_ACCOUNT"),
+        ) {
+            (Some(package_name), Some(push_audience), Some(push_service_account)) => {
+                Some(GoogleConfig {
+                    package_name,
+                    push_audience,
+                    push_service_account,
+                    jwks_file: get("GOOGLE_JWKS_FILE").map(PathBuf::from),
+                })
+            }
+            (package, audience, account) => {
                 let missing: Vec<&str> = [
                     package.is_none().then_some("GOOGLE_PACKAGE_NAME"),
                     audience.is_none().then_some("GOOGLE_PUSH_AUDIENCE"),
+                    account.is_none().then_some("GOOGLE_PUSH_SERVICE_ACCOUNT"),
                 ]
                 .into_iter()
                 .flatten()
                 .collect();
+                let verb = if missing.len() == 1 { "is" } else { "are" };
                 disabled.push((
                     StoreKind::Google,
-                    format!("{} not set", missing.join(" and ")),
+                    format!("{} {verb} not set", missing.join(", ")),
                 ));
                 None
             }
@@ -366,7 +384,7 @@ mod tests {
     }
 
     #[test]
-    fn google_needs_package_and_audience() {
+    fn google_needs_package_audience_and_service_account() {
         let c = parse(&[("GOOGLE_PACKAGE_NAME", "com.example")]).expect("config");
         assert!(c.google.is_none());
         let reason = &c.disabled.iter().find(|(k, _)| *k == StoreKind::Google);
@@ -374,6 +392,18 @@ mod tests {
         let c = parse(&[
             ("GOOGLE_PACKAGE_NAME", "com.example"),
             ("GOOGLE_PUSH_AUDIENCE", "https://example.com/push"),
+            ("GOOGLE_JWKS_FILE", "keys.json"),
+        ])
+        .expect("config");
+        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreKind::Google);
+        assert!(reason.is_some_and(|(_, r)| r.contains("GOOGLE_PUSH_SERVICE_ACCOUNT")));
+        let c = parse(&[
+            ("GOOGLE_PACKAGE_NAME", "com.example"),
+            ("GOOGLE_PUSH_AUDIENCE", "https://example.com/push"),
+            (
+                "GOOGLE_PUSH_SERVICE_ACCOUNT",
+                "push@p.iam.gserviceaccount.com",
+            ),
             ("GOOGLE_JWKS_FILE", "keys.json"),
         ])
         .expect("config");

@@ -15,8 +15,7 @@
 
 // Files loaded with `#[path]` own their directory, so `app.rs`'s modules resolve to
 // `examples/gateway/*.rs` here and in `tests/gateway.rs` alike. Each of the three users
-// (this binary, the tests, `simulate`) uses a part, and the other stores' configuration is
-// parsed before their wiring exists, hence the allow.
+// (this binary, the tests, `simulate`) uses a different part, hence the allow.
 #[allow(dead_code)]
 #[path = "app.rs"]
 mod app;

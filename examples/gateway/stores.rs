@@ -16,8 +16,14 @@ use super::routes::Shared;
 
 /// Every store this build of the gateway serves (each under its cargo feature).
 pub const MODULES: &[StoreModule] = &[
+    #[cfg(feature = "apple")]
+    super::apple::MODULE,
+    #[cfg(feature = "google")]
+    super::google::MODULE,
     #[cfg(feature = "stripe")]
     super::stripe::MODULE,
+    #[cfg(feature = "amazon")]
+    super::amazon::MODULE,
 ];
 
 /// A store's notification route.
@@ -37,14 +43,16 @@ pub struct StoreModule {
     /// Signs one delivery with the keys `demo_setup` wrote into the directory (the demo and
     /// `examples/simulate.rs`).
     pub sign: fn(&Path, &Sample) -> Result<Delivery, BoxError>,
-    /// A fresh receipt reference in the store's format (`sub_…`, a transaction id, …).
+    /// A fresh receipt reference in the store's format (Stripe `sub_…`, Apple
+    /// `originalTransactionId`, Google `purchaseToken`, Amazon `receiptId`).
     pub new_reference: fn() -> Result<String, BoxError>,
 }
 
 /// What to sign.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    /// About this receipt reference, or a test (for Stripe: unreferenced) notification.
+    /// About this receipt reference; without one, the store's test notification (Stripe has
+    /// none: an unreferenced event; Amazon has none: an SNS `SubscriptionConfirmation`).
     pub receipt: Option<String>,
     /// The store's own type string, instead of the store's default.
     pub notification_type: Option<String>,
