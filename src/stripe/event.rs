@@ -126,7 +126,10 @@ pub struct StripeEvent {
 impl StripeEvent {
     /// Parses an authenticated body; `signed_at` is the signature's `t`.
     pub(crate) fn parse(body: Bytes, signed_at: i64) -> Result<Self, serde_json::Error> {
-        let wire: Wire = serde_json::from_slice(&body)?;
+        // One UTF-8 check of the whole body lets serde_json skip it for every string and key.
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| <serde_json::Error as de::Error>::custom("the body is not UTF-8"))?;
+        let wire: Wire = serde_json::from_str(text)?;
         if wire.object.as_deref().is_some_and(|o| o != "event") {
             return Err(de::Error::custom("the JSON object is not an event"));
         }
