@@ -18,6 +18,8 @@ struct Case {
     store: AmazonStore,
     headers: http::HeaderMap,
     body: Bytes,
+    /// Read by the router-level test only.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     now: u64,
     case: Value,
 }

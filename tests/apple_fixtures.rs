@@ -15,8 +15,12 @@ use store_notifications::{AppleStore, Clock, Notification};
 struct Case {
     name: String,
     store: AppleStore,
+    /// Read by the router-level test only.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     headers: http::HeaderMap,
     body: Bytes,
+    /// Read by the router-level test only.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     now: u64,
     case: Value,
 }

@@ -17,6 +17,8 @@ struct Case {
     store: GoogleStore,
     headers: http::HeaderMap,
     body: Bytes,
+    /// Read by the router-level test only.
+    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
     now: u64,
     case: Value,
 }
