@@ -8,21 +8,11 @@ mod common;
 
 use std::path::Path;
 
-use bytes::Bytes;
 use serde_json::Value;
 use store_notifications::amazon::{AmazonNotification, AmazonStore, PinnedCerts};
 use store_notifications::{Clock, Disposition, Notification};
 
-struct Case {
-    name: String,
-    store: AmazonStore,
-    headers: http::HeaderMap,
-    body: Bytes,
-    /// Read by the router-level test only.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    now: u64,
-    case: Value,
-}
+type Case = common::Case<AmazonStore>;
 
 const CASES: usize = 90;
 
@@ -48,28 +38,7 @@ fn store_for(dir: &Path, manifest: &Value, case: &Value, now: u64) -> AmazonStor
 }
 
 fn cases() -> Vec<Case> {
-    let Some((dir, manifest)) = common::manifest("amazon") else {
-        return Vec::new();
-    };
-    let cases = manifest["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), CASES, "the manifest has {CASES} cases");
-    cases
-        .iter()
-        .map(|c| {
-            let now = c["now"].as_u64().expect("now");
-            Case {
-                name: c["name"].as_str().expect("name").to_owned(),
-                store: store_for(&dir, &manifest, c, now),
-                headers: common::headers_from_json(&c["headers"]),
-                body: Bytes::from(
-                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
-                        .expect("body file"),
-                ),
-                now,
-                case: c.clone(),
-            }
-        })
-        .collect()
+    common::cases("amazon", CASES, store_for)
 }
 
 /// The authentic-but-unusable cases listed in `../shared/fixtures/README.md`.
@@ -203,7 +172,6 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
         Endpoint, InMemoryStatus, Outcome, StatusStore, StoreKind, SubscriptionState,
     };
 
-    let mut checked = 0;
     for Case {
         name,
         store,
@@ -239,34 +207,10 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
                 };
                 assert_eq!(sub.state, state, "{name}");
             }
-            Some("ok") if e["test"] == true => {
-                assert_eq!(reply.status, 200, "{name}");
-                assert_eq!(calls, (0, 1, 0), "{name}: test → handler, no hook");
-                assert_eq!(reply.outcome, Some(Outcome::Test), "{name}");
-            }
-            Some("ok") => {
-                assert_eq!(reply.status, 200, "{name}");
-                assert_eq!(calls, (1, 1, 0), "{name}");
-                assert_eq!(reply.outcome, Some(Outcome::Tracked), "{name}");
-            }
-            _ if DEAD_LETTER_CASES.contains(&name.as_str()) => {
-                assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
-                assert_eq!(calls, (0, 0, 1), "{name}");
-                assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
-            }
             _ => {
-                let expected = match case["reason"].as_str() {
-                    Some("malformed" | "unsupported") => 400,
-                    Some("wrong_app") => 403,
-                    _ => 401,
-                };
-                assert_eq!(reply.status, expected, "{name}: {}", reply.body);
-                assert_eq!(calls, (0, 0, 0), "{name}: nothing reached the hook");
+                let dead_letter = DEAD_LETTER_CASES.contains(&name.as_str());
+                common::assert_policy_answer(&name, &case, dead_letter, &reply, calls);
             }
         }
-        checked += 1;
-    }
-    if checked > 0 {
-        assert_eq!(checked, CASES);
     }
 }

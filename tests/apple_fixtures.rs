@@ -7,23 +7,11 @@ mod common;
 
 use std::path::Path;
 
-use bytes::Bytes;
 use serde_json::Value;
 use store_notifications::apple::{APPLE_ROOT_CA_G3, Environment};
 use store_notifications::{AppleStore, Clock, Notification};
 
-struct Case {
-    name: String,
-    store: AppleStore,
-    /// Read by the router-level test only.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    headers: http::HeaderMap,
-    body: Bytes,
-    /// Read by the router-level test only.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    now: u64,
-    case: Value,
-}
+type Case = common::Case<AppleStore>;
 
 fn store_for(dir: &Path, manifest: &Value, case: &Value, now: u64) -> AppleStore {
     let config = |key: &str| {
@@ -58,28 +46,7 @@ fn store_for(dir: &Path, manifest: &Value, case: &Value, now: u64) -> AppleStore
 }
 
 fn cases() -> Vec<Case> {
-    let Some((dir, manifest)) = common::manifest("apple") else {
-        return Vec::new();
-    };
-    let cases = manifest["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 89, "the manifest has 89 cases");
-    cases
-        .iter()
-        .map(|c| {
-            let now = c["now"].as_u64().expect("now");
-            Case {
-                name: c["name"].as_str().expect("name").to_owned(),
-                store: store_for(&dir, &manifest, c, now),
-                headers: common::headers_from_json(&c["headers"]),
-                body: Bytes::from(
-                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
-                        .expect("body file"),
-                ),
-                now,
-                case: c.clone(),
-            }
-        })
-        .collect()
+    common::cases("apple", 89, store_for)
 }
 
 /// The authentic-but-unusable cases listed in `../shared/fixtures/README.md`.
@@ -262,7 +229,7 @@ fn real_files_check_out() {
 #[tokio::test]
 async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
     use common::HookMode;
-    use store_notifications::{Endpoint, Outcome};
+    use store_notifications::Endpoint;
 
     for Case {
         name,
@@ -276,46 +243,8 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
         let h = common::harness(HookMode::Tracked, |hook| {
             Endpoint::with_shared_hook(store.clone(), hook).with_clock(Clock::from_unix(now))
         });
-        let (reply, (hook, handler, dead)) = h.both(&headers, body).await;
+        let (reply, calls) = h.both(&headers, body).await;
         let dead_letter = DEAD_LETTER_CASES.contains(&name.as_str());
-        match case["expect"].as_str() {
-            Some("ok") => {
-                let e = &case["expected"];
-                let has_receipt = !e["receipt"].is_null();
-                let test = e["test"].as_bool() == Some(true);
-                assert_eq!(reply.status, 200, "{name}");
-                assert_eq!(
-                    (hook, handler, dead),
-                    (usize::from(has_receipt), 1, 0),
-                    "{name}"
-                );
-                let outcome = if test {
-                    Outcome::Test
-                } else if has_receipt {
-                    Outcome::Tracked
-                } else {
-                    Outcome::Unreferenced
-                };
-                assert_eq!(reply.outcome, Some(outcome), "{name}");
-            }
-            _ if dead_letter => {
-                assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
-                assert_eq!((hook, handler, dead), (0, 0, 1), "{name}");
-                assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
-            }
-            _ => {
-                let expected = match case["reason"].as_str() {
-                    Some("malformed" | "unsupported") => 400,
-                    Some("wrong_app") => 403,
-                    _ => 401,
-                };
-                assert_eq!(reply.status, expected, "{name}: {}", reply.body);
-                assert_eq!(
-                    (hook, handler, dead),
-                    (0, 0, 0),
-                    "{name}: nothing reached the hook"
-                );
-            }
-        }
+        common::assert_policy_answer(&name, &case, dead_letter, &reply, calls);
     }
 }

@@ -12,16 +12,7 @@ use serde_json::Value;
 use store_notifications::google::{GoogleNotification, GoogleStore, NotificationKind, StaticKeys};
 use store_notifications::{Clock, Notification};
 
-struct Case {
-    name: String,
-    store: GoogleStore,
-    headers: http::HeaderMap,
-    body: Bytes,
-    /// Read by the router-level test only.
-    #[cfg_attr(not(feature = "axum"), allow(dead_code))]
-    now: u64,
-    case: Value,
-}
+type Case = common::Case<GoogleStore>;
 
 fn store_for(manifest: &Value, case: &Value, keys: StaticKeys) -> GoogleStore {
     let pick = |key: &str| {
@@ -40,34 +31,16 @@ fn store_for(manifest: &Value, case: &Value, keys: StaticKeys) -> GoogleStore {
 }
 
 fn cases() -> Vec<Case> {
-    let Some((dir, manifest)) = common::manifest("google") else {
-        return Vec::new();
-    };
-    let cases = manifest["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 94, "the manifest has 94 cases");
-    cases
-        .iter()
-        .map(|c| {
-            let jwks_file = c
-                .get("jwks_file")
-                .unwrap_or(&manifest["jwks_file"])
-                .as_str()
-                .expect("jwks_file");
-            let jwks = std::fs::read(dir.join(jwks_file)).expect("jwks file");
-            let keys = StaticKeys::from_jwks(&jwks).expect("jwks parses");
-            Case {
-                name: c["name"].as_str().expect("name").to_owned(),
-                store: store_for(&manifest, c, keys),
-                headers: common::headers_from_json(&c["headers"]),
-                body: Bytes::from(
-                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
-                        .expect("body file"),
-                ),
-                now: c["now"].as_u64().expect("now"),
-                case: c.clone(),
-            }
-        })
-        .collect()
+    common::cases("google", 94, |dir, manifest, case, _now| {
+        let jwks_file = case
+            .get("jwks_file")
+            .unwrap_or(&manifest["jwks_file"])
+            .as_str()
+            .expect("jwks_file");
+        let jwks = std::fs::read(dir.join(jwks_file)).expect("jwks file");
+        let keys = StaticKeys::from_jwks(&jwks).expect("jwks parses");
+        store_for(manifest, case, keys)
+    })
 }
 
 /// The authentic-but-unusable cases of `../shared/fixtures/README.md`: the twelve listed as
@@ -263,7 +236,7 @@ async fn the_real_google_token_verifies_with_the_legacy_pem_certificates_too() {
 #[tokio::test]
 async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
     use common::HookMode;
-    use store_notifications::{Endpoint, Outcome};
+    use store_notifications::Endpoint;
 
     let cases = cases();
     let count = cases.len();
@@ -279,46 +252,9 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
         let h = common::harness(HookMode::Tracked, |hook| {
             Endpoint::with_shared_hook(store.clone(), hook).with_clock(Clock::from_unix(now))
         });
-        let (reply, (hook, handler, dead)) = h.both(&headers, body).await;
+        let (reply, calls) = h.both(&headers, body).await;
         let dead_letter = DEAD_LETTER_CASES.contains(&name.as_str());
-        match case["expect"].as_str() {
-            Some("ok") => {
-                let e = &case["expected"];
-                let has_receipt = !e["receipt"].is_null();
-                let test = e["test"] == true;
-                assert_eq!(reply.status, 200, "{name}: {}", reply.body);
-                assert_eq!(
-                    (hook, handler, dead),
-                    (usize::from(has_receipt), 1, 0),
-                    "{name}"
-                );
-                let outcome = match (has_receipt, test) {
-                    (true, _) => Outcome::Tracked,
-                    (false, true) => Outcome::Test,
-                    (false, false) => Outcome::Unreferenced,
-                };
-                assert_eq!(reply.outcome, Some(outcome), "{name}");
-            }
-            _ if dead_letter => {
-                assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
-                assert_eq!((hook, handler, dead), (0, 0, 1), "{name}");
-                assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
-            }
-            _ => {
-                let expected = match case["reason"].as_str() {
-                    Some("malformed") => 400,
-                    Some("wrong_app") => 403,
-                    Some("unauthenticated" | "expired" | "not_yet_valid") => 401,
-                    other => panic!("{name}: unexpected reason {other:?}"),
-                };
-                assert_eq!(reply.status, expected, "{name}: {}", reply.body);
-                assert_eq!(
-                    (hook, handler, dead),
-                    (0, 0, 0),
-                    "{name}: nothing reached the hook"
-                );
-            }
-        }
+        common::assert_policy_answer(&name, &case, dead_letter, &reply, calls);
     }
     println!("{count} google cases answered through both mountings");
 }

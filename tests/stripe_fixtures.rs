@@ -4,56 +4,32 @@
 
 mod common;
 
+use std::path::Path;
 use std::time::Duration;
 
-use bytes::Bytes;
 use serde_json::Value;
 use store_notifications::{Clock, Notification, StripeStore};
 
-struct Case {
-    name: String,
-    store: StripeStore,
-    headers: http::HeaderMap,
-    body: Bytes,
-    now: u64,
-    case: Value,
+type Case = common::Case<StripeStore>;
+
+/// The verifier configured with exactly the case's `secrets` and `tolerance_s`, at its `now`.
+fn store_for(_: &Path, _: &Value, case: &Value, now: u64) -> StripeStore {
+    let secrets: Vec<&str> = case["secrets"]
+        .as_array()
+        .expect("secrets")
+        .iter()
+        .map(|s| s.as_str().expect("secret"))
+        .collect();
+    StripeStore::with_secrets(secrets)
+        .expect("at least one secret")
+        .with_tolerance(Duration::from_secs(
+            case["tolerance_s"].as_u64().expect("tolerance"),
+        ))
+        .with_clock(Clock::from_unix(now))
 }
 
 fn cases() -> Vec<Case> {
-    let Some((dir, manifest)) = common::manifest("stripe") else {
-        return Vec::new();
-    };
-    let cases = manifest["cases"].as_array().expect("cases");
-    assert_eq!(cases.len(), 59, "the manifest has 59 cases");
-    cases
-        .iter()
-        .map(|c| {
-            let secrets: Vec<&str> = c["secrets"]
-                .as_array()
-                .expect("secrets")
-                .iter()
-                .map(|s| s.as_str().expect("secret"))
-                .collect();
-            let now = c["now"].as_u64().expect("now");
-            let store = StripeStore::with_secrets(secrets)
-                .expect("at least one secret")
-                .with_tolerance(Duration::from_secs(
-                    c["tolerance_s"].as_u64().expect("tolerance"),
-                ))
-                .with_clock(Clock::from_unix(now));
-            Case {
-                name: c["name"].as_str().expect("name").to_owned(),
-                store,
-                headers: common::headers_from_json(&c["headers"]),
-                body: Bytes::from(
-                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
-                        .expect("body file"),
-                ),
-                now,
-                case: c.clone(),
-            }
-        })
-        .collect()
+    common::cases("stripe", 59, store_for)
 }
 
 /// The authentic-but-unusable cases listed in `../shared/fixtures/README.md`.
@@ -125,7 +101,7 @@ fn every_manifest_case_verifies_as_expected() {
 #[tokio::test]
 async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
     use common::HookMode;
-    use store_notifications::{Endpoint, Outcome};
+    use store_notifications::Endpoint;
 
     for Case {
         name,
@@ -139,41 +115,8 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
         let h = common::harness(HookMode::Tracked, |hook| {
             Endpoint::with_shared_hook(store.clone(), hook).with_clock(Clock::from_unix(now))
         });
-        let (reply, (hook, handler, dead)) = h.both(&headers, body).await;
+        let (reply, calls) = h.both(&headers, body).await;
         let dead_letter = DEAD_LETTER_CASES.contains(&name.as_str());
-        match case["expect"].as_str() {
-            Some("ok") => {
-                let has_receipt = !case["expected"]["receipt"].is_null();
-                assert_eq!(reply.status, 200, "{name}");
-                assert_eq!(
-                    (hook, handler, dead),
-                    (usize::from(has_receipt), 1, 0),
-                    "{name}"
-                );
-                let outcome = if has_receipt {
-                    Outcome::Tracked
-                } else {
-                    Outcome::Unreferenced
-                };
-                assert_eq!(reply.outcome, Some(outcome), "{name}");
-            }
-            _ if dead_letter => {
-                assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
-                assert_eq!((hook, handler, dead), (0, 0, 1), "{name}");
-                assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
-            }
-            _ => {
-                let expected = match case["reason"].as_str() {
-                    Some("malformed") => 400,
-                    _ => 401,
-                };
-                assert_eq!(reply.status, expected, "{name}: {}", reply.body);
-                assert_eq!(
-                    (hook, handler, dead),
-                    (0, 0, 0),
-                    "{name}: nothing reached the hook"
-                );
-            }
-        }
+        common::assert_policy_answer(&name, &case, dead_letter, &reply, calls);
     }
 }

@@ -15,6 +15,46 @@ use store_notifications::{
 };
 use tower::ServiceExt;
 
+/// Asserts DESIGN.md's answer to a manifest case that is not a control message, given the reply
+/// and the (hook, handler, dead letter) calls it made: an `ok` case reaches the handler (as a
+/// test without the hook, else as tracked after the hook when it names a receipt, else as
+/// unreferenced); an authentic-but-unusable case is dead-lettered with 200; any other rejection
+/// answers its reason's status and calls nothing.
+pub fn assert_policy_answer(
+    name: &str,
+    case: &serde_json::Value,
+    dead_letter: bool,
+    reply: &Reply,
+    calls: (usize, usize, usize),
+) {
+    if case["expect"] == "ok" {
+        let e = &case["expected"];
+        let (outcome, expected_calls) = if e["test"] == true {
+            (Outcome::Test, (0, 1, 0))
+        } else if e["receipt"].is_null() {
+            (Outcome::Unreferenced, (0, 1, 0))
+        } else {
+            (Outcome::Tracked, (1, 1, 0))
+        };
+        assert_eq!(reply.status, 200, "{name}: {}", reply.body);
+        assert_eq!(calls, expected_calls, "{name}");
+        assert_eq!(reply.outcome, Some(outcome), "{name}");
+    } else if dead_letter {
+        assert_eq!(reply.status, 200, "{name}: authentic but unusable → 200");
+        assert_eq!(calls, (0, 0, 1), "{name}");
+        assert_eq!(reply.outcome, Some(Outcome::DeadLettered), "{name}");
+    } else {
+        let expected = match case["reason"].as_str() {
+            Some("malformed" | "unsupported") => 400,
+            Some("wrong_app") => 403,
+            Some("unauthenticated" | "expired" | "not_yet_valid") => 401,
+            other => panic!("{name}: unexpected reason {other:?}"),
+        };
+        assert_eq!(reply.status, expected, "{name}: {}", reply.body);
+        assert_eq!(calls, (0, 0, 0), "{name}: nothing reached the hook");
+    }
+}
+
 /// What the hook answers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookMode {

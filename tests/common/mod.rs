@@ -7,8 +7,9 @@ mod harness;
 #[cfg(feature = "axum")]
 pub use harness::*;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use store_notifications::Rejection;
 
@@ -33,6 +34,53 @@ pub fn manifest(store: &str) -> Option<(PathBuf, serde_json::Value)> {
     let dir = fixture_dir(store)?;
     let text = std::fs::read_to_string(dir.join("manifest.json")).expect("read manifest");
     Some((dir, serde_json::from_str(&text).expect("manifest is JSON")))
+}
+
+/// One manifest case, with the verifier configured for it.
+pub struct Case<S> {
+    pub name: String,
+    pub store: S,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    /// The instant (Unix seconds) the case is verified at.
+    pub now: u64,
+    pub case: serde_json::Value,
+}
+
+/// Every case of `<store>/manifest.json`, asserting there are `expected` of them (none when the
+/// shared data is absent). `make_store(dir, manifest, case, now)` configures the verifier for
+/// one case, with its overrides and its clock.
+pub fn cases<S>(
+    store: &str,
+    expected: usize,
+    make_store: impl Fn(&Path, &serde_json::Value, &serde_json::Value, u64) -> S,
+) -> Vec<Case<S>> {
+    let Some((dir, manifest)) = manifest(store) else {
+        return Vec::new();
+    };
+    let cases = manifest["cases"].as_array().expect("cases");
+    assert_eq!(
+        cases.len(),
+        expected,
+        "the {store} manifest has {expected} cases"
+    );
+    cases
+        .iter()
+        .map(|c| {
+            let now = c["now"].as_u64().expect("now");
+            Case {
+                name: c["name"].as_str().expect("name").to_owned(),
+                store: make_store(&dir, &manifest, c, now),
+                headers: headers_from_json(&c["headers"]),
+                body: Bytes::from(
+                    std::fs::read(dir.join(c["body_file"].as_str().expect("body_file")))
+                        .expect("body file"),
+                ),
+                now,
+                case: c.clone(),
+            }
+        })
+        .collect()
 }
 
 /// A manifest `headers` object as a `HeaderMap`.
