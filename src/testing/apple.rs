@@ -149,14 +149,20 @@ impl AppleSigner {
         environment: Environment,
         pem: &str,
     ) -> Result<Self, BoxError> {
-        let certs = pem_blocks(pem, "CERTIFICATE")?;
+        let mut certs = Vec::new();
+        let mut key = None;
+        for block in x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes()) {
+            let block = block?;
+            match block.label.as_str() {
+                "CERTIFICATE" => certs.push(block.contents),
+                "PRIVATE KEY" if key.is_none() => key = Some(block.contents),
+                _ => {}
+            }
+        }
         let [leaf, intermediate, root]: [Vec<u8>; 3] = certs
             .try_into()
             .map_err(|_| "expected exactly three CERTIFICATE blocks (leaf, intermediate, root)")?;
-        let key = pem_blocks(pem, "PRIVATE KEY")?
-            .into_iter()
-            .next()
-            .ok_or("no PRIVATE KEY block")?;
+        let key = key.ok_or("no PRIVATE KEY block")?;
         Self::from_parts(
             bundle_id.into(),
             environment,
@@ -361,26 +367,6 @@ fn pem_block(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
-}
-
-/// The decoded bodies of the PEM blocks labelled `label`, in order.
-fn pem_blocks(text: &str, label: &str) -> Result<Vec<Vec<u8>>, BoxError> {
-    let (begin, end) = (
-        format!("-----BEGIN {label}-----"),
-        format!("-----END {label}-----"),
-    );
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&begin) {
-        let body = &rest[start + begin.len()..];
-        let stop = body
-            .find(&end)
-            .ok_or_else(|| format!("unterminated {label} block"))?;
-        let b64: String = body[..stop].split_whitespace().collect();
-        blocks.push(STANDARD.decode(b64)?);
-        rest = &body[stop + end.len()..];
-    }
-    Ok(blocks)
 }
 
 fn params(common_name: &str) -> CertificateParams {
