@@ -6,7 +6,7 @@
 //! are answered 200 so the store stops retrying, and your handler is not called. An error from
 //! the hook answers 503, so the store retries and nothing is lost.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::future::Future;
 use std::sync::{Arc, PoisonError, RwLock};
@@ -168,7 +168,8 @@ impl ReceiptHook for AlwaysTracked {
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryReceipts {
-    set: Arc<RwLock<HashSet<(StoreKind, String)>>>,
+    // Keyed by store first so a lookup borrows the reference instead of allocating a key.
+    set: Arc<RwLock<HashMap<StoreKind, HashSet<String>>>>,
 }
 
 impl InMemoryReceipts {
@@ -182,7 +183,9 @@ impl InMemoryReceipts {
         self.set
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .insert((store, reference.into()))
+            .entry(store)
+            .or_default()
+            .insert(reference.into())
     }
 
     /// Stops tracking a receipt; `false` if it was not tracked.
@@ -190,7 +193,8 @@ impl InMemoryReceipts {
         self.set
             .write()
             .unwrap_or_else(PoisonError::into_inner)
-            .remove(&(store, reference.to_owned()))
+            .get_mut(&store)
+            .is_some_and(|refs| refs.remove(reference))
     }
 
     /// Whether a receipt is tracked.
@@ -198,7 +202,8 @@ impl InMemoryReceipts {
         self.set
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .contains(&(store, reference.to_owned()))
+            .get(&store)
+            .is_some_and(|refs| refs.contains(reference))
     }
 
     /// How many receipts are tracked.
