@@ -6,7 +6,9 @@
 //! mounting answer every input identically.
 
 use std::fmt;
+use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
@@ -24,7 +26,27 @@ use crate::store::{Disposition, Notification, Store};
 /// The default body limit: 1 MiB. Real notifications are a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
 
+/// The default bound on each call to the receipt hook, the status store and the dead-letter
+/// sink: 5 s. Past it the store is answered 503 and retries.
+pub const DEFAULT_HOOK_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The default bound on [`Store::handle_control`] (an SNS subscription confirmation makes one
+/// outbound HTTPS request, itself bounded at 10 s): 15 s.
+pub const DEFAULT_CONTROL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The default bound on reading the request body once the handler has the headers: 30 s.
+/// Past it the store is answered 408 and retries.
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// A configured notification endpoint. Cheap to clone (shared configuration).
+///
+/// Every wait has a bound: reading the body ([`with_body_timeout`](Endpoint::with_body_timeout)),
+/// each call to your hook, status store and dead-letter sink
+/// ([`with_hook_timeout`](Endpoint::with_hook_timeout)) and the store's control handling
+/// ([`with_control_timeout`](Endpoint::with_control_timeout)). A wait that runs out answers
+/// the status that makes the store retry (408 for the body, 503 otherwise). The timers are
+/// tokio's: run the endpoint on a tokio runtime with time enabled (`#[tokio::main]` and
+/// `axum::serve` do), or pass `None` to each to run without them.
 ///
 /// ```
 /// # #[cfg(feature = "stripe")] {
@@ -45,7 +67,24 @@ pub struct Endpoint<S> {
     dead_letters: Arc<dyn DeadLetterSink>,
     unusable: UnusablePolicy,
     body_limit: usize,
+    timeouts: Timeouts,
     clock: Clock,
+}
+
+/// The endpoint's bounds on waiting for a peer (`None`: unbounded).
+#[derive(Debug, Clone, Copy)]
+struct Timeouts {
+    body: Option<Duration>,
+    hook: Option<Duration>,
+    control: Option<Duration>,
+}
+
+/// Awaits `work`, or gives up after `limit`.
+async fn bounded<T>(limit: Option<Duration>, work: impl Future<Output = T>) -> Option<T> {
+    match limit {
+        Some(limit) => tokio::time::timeout(limit, work).await.ok(),
+        None => Some(work.await),
+    }
 }
 
 impl<S> Clone for Endpoint<S> {
@@ -57,6 +96,7 @@ impl<S> Clone for Endpoint<S> {
             dead_letters: Arc::clone(&self.dead_letters),
             unusable: self.unusable,
             body_limit: self.body_limit,
+            timeouts: self.timeouts,
             clock: self.clock.clone(),
         }
     }
@@ -68,13 +108,15 @@ impl<S: fmt::Debug> fmt::Debug for Endpoint<S> {
             .field("store", &self.store)
             .field("unusable", &self.unusable)
             .field("body_limit", &self.body_limit)
+            .field("timeouts", &self.timeouts)
             .finish_non_exhaustive()
     }
 }
 
 impl<S: Store> Endpoint<S> {
     /// An endpoint verifying with `store` and asking `hook` about receipts, with in-memory
-    /// status, the logging dead-letter sink, a 1 MiB body limit and the system clock.
+    /// status, the logging dead-letter sink, a 1 MiB body limit, the default timeouts and the
+    /// system clock.
     pub fn new(store: S, hook: impl ReceiptHook) -> Self {
         Self::with_shared_hook(store, Arc::new(hook))
     }
@@ -88,6 +130,11 @@ impl<S: Store> Endpoint<S> {
             dead_letters: Arc::new(LogDeadLetters),
             unusable: UnusablePolicy::default(),
             body_limit: DEFAULT_BODY_LIMIT,
+            timeouts: Timeouts {
+                body: Some(DEFAULT_BODY_TIMEOUT),
+                hook: Some(DEFAULT_HOOK_TIMEOUT),
+                control: Some(DEFAULT_CONTROL_TIMEOUT),
+            },
             clock: Clock::system(),
         }
     }
@@ -123,6 +170,33 @@ impl<S: Store> Endpoint<S> {
     #[must_use]
     pub fn with_body_limit(mut self, limit: usize) -> Self {
         self.body_limit = limit;
+        self
+    }
+
+    /// The bound on each call to the receipt hook, the status store and the dead-letter sink
+    /// (default [`DEFAULT_HOOK_TIMEOUT`]). A hook or sink that has not answered by then
+    /// answers 503 (the store retries); a status store that has not is logged and skipped.
+    /// `None` waits as long as they take.
+    #[must_use]
+    pub fn with_hook_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeouts.hook = timeout.into();
+        self
+    }
+
+    /// The bound on the store's [`handle_control`](Store::handle_control) (default
+    /// [`DEFAULT_CONTROL_TIMEOUT`]); past it, 503. `None` waits as long as it takes.
+    #[must_use]
+    pub fn with_control_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeouts.control = timeout.into();
+        self
+    }
+
+    /// The bound on reading the request body in [`process_body`](Endpoint::process_body)
+    /// (default [`DEFAULT_BODY_TIMEOUT`]); past it, 408. Bound the wait for the headers in
+    /// your server (hyper's `header_read_timeout`). `None` waits as long as it takes.
+    #[must_use]
+    pub fn with_body_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeouts.body = timeout.into();
         self
     }
 
@@ -163,7 +237,15 @@ impl<S: Store> Endpoint<S> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        match read_body(headers, body, self.body_limit).await {
+        let read = bounded(self.timeouts.body, read_body(headers, body, self.body_limit))
+            .await
+            .unwrap_or_else(|| {
+                Err(Rejection::new(
+                    RejectionKind::RequestTimeout,
+                    "the body did not arrive in time; retry",
+                ))
+            });
+        match read {
             Ok(bytes) => {
                 let processed = self.process(headers, bytes.clone()).await;
                 (bytes, processed)
@@ -185,29 +267,51 @@ impl<S: Store> Endpoint<S> {
             Disposition::Test => Outcome::Test,
             Disposition::Unreferenced => Outcome::Unreferenced,
             Disposition::Control => {
-                return match self.store.handle_control(&notification).await {
-                    Ok(subscription) => {
+                let handled =
+                    bounded(self.timeouts.control, self.store.handle_control(&notification)).await;
+                return match handled {
+                    Some(Ok(subscription)) => {
                         if let Some(sub) = subscription {
-                            if let Err(e) = self.status.record_subscription(S::KIND, &sub).await {
-                                tracing::warn!(store = %S::KIND, error = %e, "status store failed");
-                            }
+                            let recorded = bounded(
+                                self.timeouts.hook,
+                                self.status.record_subscription(S::KIND, &sub),
+                            )
+                            .await;
+                            status_failed(S::KIND, recorded);
                         }
                         self.answer(Outcome::Control, None).await
                     }
-                    Err(rejection) => self.reject(rejection).await,
+                    Some(Err(rejection)) => self.reject(rejection).await,
+                    None => {
+                        self.fail(
+                            RejectionKind::Unavailable,
+                            "control message handling timed out; retry",
+                            &"timed out",
+                        )
+                        .await
+                    }
                 };
             }
-            Disposition::Receipt(receipt) => match self.hook.receipt_exists(receipt).await {
-                Ok(true) => Outcome::Tracked,
-                Ok(false) => return self.answer(Outcome::Untracked, None).await,
-                Err(e) => {
-                    tracing::error!(store = %S::KIND, id = notification.id(), error = %e,
-                        "receipt hook failed; answering 503 so the store retries");
-                    let rejection =
-                        Rejection::new(RejectionKind::HookFailed, "receipt lookup failed; retry");
-                    return self.reject(rejection).await;
+            Disposition::Receipt(receipt) => {
+                match bounded(self.timeouts.hook, self.hook.receipt_exists(receipt)).await {
+                    Some(Ok(true)) => Outcome::Tracked,
+                    Some(Ok(false)) => return self.answer(Outcome::Untracked, None).await,
+                    Some(Err(e)) => {
+                        return self
+                            .fail(RejectionKind::HookFailed, "receipt lookup failed; retry", &e)
+                            .await;
+                    }
+                    None => {
+                        return self
+                            .fail(
+                                RejectionKind::HookFailed,
+                                "receipt lookup timed out; retry",
+                                &"timed out",
+                            )
+                            .await;
+                    }
                 }
-            },
+            }
         };
         self.record(outcome).await;
         Processed::Handle {
@@ -223,13 +327,26 @@ impl<S: Store> Endpoint<S> {
         rejection: Rejection,
     ) -> Processed<S::Notification> {
         let letter = DeadLetter::new(S::KIND, rejection.clone(), headers, body, self.clock.now());
-        if let Err(e) = self.dead_letters.dead_letter(letter).await {
-            tracing::error!(store = %S::KIND, error = %e, "dead-letter sink failed; answering 503");
-            let failed = Rejection::new(
-                RejectionKind::DeadLetterFailed,
-                "could not keep the notification; retry",
-            );
-            return self.reject(failed).await;
+        match bounded(self.timeouts.hook, self.dead_letters.dead_letter(letter)).await {
+            Some(Ok(())) => {}
+            Some(Err(e)) => {
+                return self
+                    .fail(
+                        RejectionKind::DeadLetterFailed,
+                        "could not keep the notification; retry",
+                        &e,
+                    )
+                    .await;
+            }
+            None => {
+                return self
+                    .fail(
+                        RejectionKind::DeadLetterFailed,
+                        "keeping the notification timed out; retry",
+                        &"timed out",
+                    )
+                    .await;
+            }
         }
         match self.unusable {
             UnusablePolicy::DeadLetter => self.answer(Outcome::DeadLettered, Some(rejection)).await,
@@ -237,8 +354,29 @@ impl<S: Store> Endpoint<S> {
         }
     }
 
+    /// A failure of ours or of a peer (hook, sink, control handling): logged once, at
+    /// `error`, with its cause, then answered (503, so the store retries).
+    async fn fail(
+        &self,
+        kind: RejectionKind,
+        message: &'static str,
+        cause: &(dyn fmt::Display + Sync),
+    ) -> Processed<S::Notification> {
+        let rejection = Rejection::new(kind, message);
+        tracing::error!(store = %S::KIND, reason = %kind, error = %cause,
+            "{message}: answering {}", kind.status().as_u16());
+        self.answer(Outcome::Rejected(kind), Some(rejection)).await
+    }
+
     async fn reject(&self, rejection: Rejection) -> Processed<S::Notification> {
-        tracing::debug!(store = %S::KIND, %rejection, "notification rejected");
+        if rejection.kind().is_transient() {
+            // The one log line of a retry the store will make (keys or certificates
+            // unobtainable, a body too slow): an operator must see it.
+            tracing::warn!(store = %S::KIND, %rejection, "answering {}; the store retries",
+                rejection.status().as_u16());
+        } else {
+            tracing::debug!(store = %S::KIND, %rejection, "notification rejected");
+        }
         self.answer(Outcome::Rejected(rejection.kind()), Some(rejection))
             .await
     }
@@ -255,9 +393,21 @@ impl<S: Store> Endpoint<S> {
     async fn record(&self, outcome: Outcome) {
         // Status is observability, not data: a failing status store must not make the store
         // retry a notification the handler already has.
-        if let Err(e) = self.status.record(S::KIND, outcome, self.clock.now()).await {
-            tracing::warn!(store = %S::KIND, error = %e, "status store failed");
-        }
+        let recorded = bounded(
+            self.timeouts.hook,
+            self.status.record(S::KIND, outcome, self.clock.now()),
+        )
+        .await;
+        status_failed(S::KIND, recorded);
+    }
+}
+
+/// Logs a status store that failed or timed out (never fatal: status is observability).
+fn status_failed(store: crate::StoreKind, recorded: Option<Result<(), crate::BoxError>>) {
+    match recorded {
+        Some(Ok(())) => {}
+        Some(Err(e)) => tracing::warn!(store = %store, error = %e, "status store failed"),
+        None => tracing::warn!(store = %store, "status store timed out"),
     }
 }
 

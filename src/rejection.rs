@@ -13,6 +13,9 @@ use http::StatusCode;
 pub enum RejectionKind {
     /// The body is larger than the endpoint's limit (413).
     PayloadTooLarge,
+    /// The client did not send the whole body within the endpoint's body timeout (408: the
+    /// store retries).
+    RequestTimeout,
     /// A header or the envelope is missing or cannot be parsed (400).
     Malformed,
     /// Well-formed but of a kind or version this library does not accept (400).
@@ -27,9 +30,11 @@ pub enum RejectionKind {
     WrongApp,
     /// Keys or certificates are temporarily unobtainable (503: the store retries).
     Unavailable,
-    /// The receipt hook returned an error (503: the store retries).
+    /// The receipt hook returned an error or did not answer within the endpoint's hook
+    /// timeout (503: the store retries).
     HookFailed,
-    /// The dead-letter sink failed to keep an unusable notification (503: the store retries).
+    /// The dead-letter sink failed (or timed out) keeping an unusable notification (503: the
+    /// store retries).
     DeadLetterFailed,
 }
 
@@ -38,6 +43,7 @@ impl RejectionKind {
     pub const fn status(self) -> StatusCode {
         match self {
             RejectionKind::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            RejectionKind::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             RejectionKind::Malformed | RejectionKind::Unsupported => StatusCode::BAD_REQUEST,
             RejectionKind::Unauthenticated
             | RejectionKind::Expired
@@ -53,6 +59,7 @@ impl RejectionKind {
     pub const fn as_str(self) -> &'static str {
         match self {
             RejectionKind::PayloadTooLarge => "payload_too_large",
+            RejectionKind::RequestTimeout => "request_timeout",
             RejectionKind::Malformed => "malformed",
             RejectionKind::Unsupported => "unsupported",
             RejectionKind::Unauthenticated => "unauthenticated",
@@ -65,9 +72,10 @@ impl RejectionKind {
         }
     }
 
-    /// Whether the store should retry (a 5xx answer).
+    /// Whether the store should retry: a 5xx answer, or a 408 for a body that arrived too
+    /// slowly.
     pub fn is_transient(self) -> bool {
-        self.status().is_server_error()
+        self.status().is_server_error() || matches!(self, RejectionKind::RequestTimeout)
     }
 }
 
@@ -160,6 +168,7 @@ mod tests {
             RejectionKind::Unavailable,
             RejectionKind::HookFailed,
             RejectionKind::DeadLetterFailed,
+            RejectionKind::RequestTimeout,
         ] {
             assert!(kind.is_transient(), "{kind}");
         }

@@ -387,3 +387,127 @@ async fn endpoint_process_is_usable_without_any_framework() {
         store_notifications::Processed::Answer(a) => panic!("answered {a}"),
     }
 }
+
+// Every wait has a bound: a peer slower than its timeout is answered so the store retries.
+
+const SHORT: std::time::Duration = std::time::Duration::from_millis(50);
+const LONG: std::time::Duration = std::time::Duration::from_secs(30);
+
+#[tokio::test]
+async fn hook_slower_than_its_timeout_answers_503_without_the_handler() {
+    let h = harness(HookMode::Slow(LONG), |hook| {
+        endpoint(hook).with_hook_timeout(SHORT)
+    });
+    let (headers, body) = signed("customer.subscription.updated", SUB);
+    let started = std::time::Instant::now();
+    let (reply, calls) = h.both(&headers, body).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.outcome,
+        Some(Outcome::Rejected(RejectionKind::HookFailed))
+    );
+    assert_eq!(calls, (1, 0, 0), "hook asked, handler not called");
+}
+
+#[tokio::test]
+async fn hook_within_its_timeout_is_waited_for() {
+    let h = harness(HookMode::Slow(SHORT), |hook| {
+        endpoint(hook).with_hook_timeout(std::time::Duration::from_secs(10))
+    });
+    let (headers, body) = signed("customer.subscription.updated", SUB);
+    let (reply, calls) = h.both(&headers, body).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(calls, (1, 1, 0));
+}
+
+#[tokio::test]
+async fn dead_letter_sink_slower_than_its_timeout_answers_503() {
+    let body = Bytes::from_static(b"not json");
+    let headers = signer().headers(NOW, &body);
+    let endpoint = endpoint(Arc::new(InMemoryReceipts::new()))
+        .with_hook_timeout(SHORT)
+        .with_dead_letters(|_: DeadLetter| async {
+            tokio::time::sleep(LONG).await;
+            Ok::<(), BoxError>(())
+        });
+    let app = Router::new().route("/", post(|| async { "handled" }).layer(endpoint.layer()));
+    let reply = common::send(&app, &headers, body).await;
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        reply.outcome,
+        Some(Outcome::Rejected(RejectionKind::DeadLetterFailed))
+    );
+}
+
+/// A status store that never answers.
+struct StuckStatus;
+
+#[async_trait::async_trait]
+impl StatusStore for StuckStatus {
+    async fn record(
+        &self,
+        _: StoreKind,
+        _: Outcome,
+        _: std::time::SystemTime,
+    ) -> Result<(), BoxError> {
+        std::future::pending().await
+    }
+
+    async fn record_subscription(
+        &self,
+        _: StoreKind,
+        _: &store_notifications::Subscription,
+    ) -> Result<(), BoxError> {
+        std::future::pending().await
+    }
+
+    async fn snapshot(&self) -> Result<store_notifications::StatusSnapshot, BoxError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test]
+async fn stuck_status_store_is_skipped_after_its_timeout() {
+    let h = harness(HookMode::Tracked, |hook| {
+        endpoint(hook)
+            .with_status(StuckStatus)
+            .with_hook_timeout(SHORT)
+    });
+    let (headers, body) = signed("customer.subscription.updated", SUB);
+    let (reply, calls) = h.both(&headers, body).await;
+    assert_eq!(reply.status, StatusCode::OK, "status is observability");
+    assert_eq!(calls, (1, 1, 0));
+}
+
+/// A body that sends nothing, ever.
+struct SilentBody;
+
+impl http_body::Body for SilentBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Pending
+    }
+}
+
+#[tokio::test]
+async fn body_slower_than_its_timeout_answers_408_without_the_hook() {
+    let h = harness(HookMode::Tracked, |hook| {
+        endpoint(hook).with_body_timeout(SHORT)
+    });
+    let (headers, _) = signed("customer.subscription.updated", SUB);
+    for app in [&h.layer, &h.extractor] {
+        let mut req = Request::post("/")
+            .body(Body::new(SilentBody))
+            .expect("request");
+        *req.headers_mut() = headers.clone();
+        let res = app.clone().oneshot(req).await.expect("infallible");
+        assert_eq!(res.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+    assert_eq!(h.calls(), (0, 0, 0), "nothing reached the hook");
+}

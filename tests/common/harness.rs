@@ -64,6 +64,8 @@ pub enum HookMode {
     Untracked,
     /// The hook errors.
     Fails,
+    /// The hook answers "tracked" only after this long.
+    Slow(std::time::Duration),
 }
 
 struct CountingHook {
@@ -81,6 +83,10 @@ impl ReceiptHook for CountingHook {
             HookMode::Tracked => Ok(true),
             HookMode::Untracked => Ok(false),
             HookMode::Fails => Err("database unavailable".into()),
+            HookMode::Slow(wait) => {
+                tokio::time::sleep(wait).await;
+                Ok(true)
+            }
         }
     }
 }
