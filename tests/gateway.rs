@@ -205,6 +205,8 @@ on_both_backends!(
     authentic_but_unusable_body_is_dead_lettered_with_200,
     receipts_events_and_unknown_routes_answer_clearly,
     database_hook_passes_the_crate_conformance_check,
+    long_ids_and_references_are_stored_alike_on_both_databases,
+    tables_of_0_1_are_migrated_without_losing_a_receipt_or_a_delivery,
 );
 
 fn now() -> i64 {
@@ -1054,6 +1056,86 @@ async fn database_hook_passes_the_crate_conformance_check(db: &str) {
     })
     .await;
     db.close().await;
+}
+
+/// PostgreSQL's btree refuses entries over ~2,700 bytes; the keys are digests, so an
+/// authentic event with a 3,000-byte id and a 4,096-byte receipt reference (the longest
+/// `POST /receipts` takes) are tracked, recorded and deduplicated as on SQLite.
+async fn long_ids_and_references_are_stored_alike_on_both_databases(db: &str) {
+    let gw = start(db).await;
+    let receipt = format!("sub_{}", "r".repeat(app::routes::MAX_REFERENCE_LEN - 4));
+    assert_eq!(gw.track("stripe", &receipt).await.status, 201);
+    assert_eq!(gw.track("stripe", &receipt).await.status, 200, "same key");
+    let too_long = "r".repeat(app::routes::MAX_REFERENCE_LEN + 1);
+    assert_eq!(gw.track("stripe", &too_long).await.status, 422);
+    let id = format!("evt_{}", "i".repeat(3000));
+    let body = gw.event(&id, "customer.subscription.updated", Some(&receipt));
+    let first = gw.post_signed(&body, &gw.signer).await;
+    assert_eq!(
+        (first.status, outcome(&first)),
+        (200, "tracked"),
+        "{}",
+        first.text()
+    );
+    assert_eq!(first.text(), "recorded\n");
+    let again = gw.post_signed(&body, &gw.signer).await;
+    assert_eq!(again.text(), "already handled (redelivery)\n");
+    let events = gw.events().await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["id"], id.as_str());
+    assert_eq!(events[0]["receipt"], receipt.as_str());
+    gw.running.stop().await.expect("stop");
+}
+
+/// A database written by 0.1 (receipts and deliveries keyed on the raw values) is migrated
+/// at start-up: its receipts stay tracked and its deliveries stay deduplicated.
+async fn tables_of_0_1_are_migrated_without_losing_a_receipt_or_a_delivery(db: &str) {
+    sqlx::any::install_default_drivers();
+    if db.starts_with("sqlite:") {
+        let options: sqlx::sqlite::SqliteConnectOptions = db.parse().expect("url");
+        let conn = sqlx::ConnectOptions::connect(&options.create_if_missing(true))
+            .await
+            .expect("create");
+        conn.close().await.expect("close");
+    }
+    let mut conn = sqlx::AnyConnection::connect(db).await.expect("connect");
+    for sql in [
+        "CREATE TABLE receipts (store TEXT NOT NULL, reference TEXT NOT NULL, \
+         tracked_at BIGINT NOT NULL, PRIMARY KEY (store, reference))",
+        "CREATE TABLE deliveries (store TEXT NOT NULL, id TEXT NOT NULL, \
+         handled_at BIGINT NOT NULL, PRIMARY KEY (store, id))",
+        "INSERT INTO receipts VALUES ('stripe', 'sub_from_0_1', 1767225600)",
+        "INSERT INTO deliveries VALUES ('stripe', 'evt_from_0_1', 1767225600)",
+    ] {
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
+    }
+    conn.close().await.expect("close");
+
+    let gw = start(db).await;
+    assert_eq!(
+        gw.track("stripe", "sub_from_0_1").await.status,
+        200,
+        "still tracked"
+    );
+    let body = gw.event(
+        "evt_from_0_1",
+        "customer.subscription.updated",
+        Some("sub_from_0_1"),
+    );
+    let reply = gw.post_signed(&body, &gw.signer).await;
+    assert_eq!(reply.text(), "already handled (redelivery)\n");
+    let body = gw.event(
+        "evt_after_0_1",
+        "customer.subscription.updated",
+        Some("sub_from_0_1"),
+    );
+    let reply = gw.post_signed(&body, &gw.signer).await;
+    assert_eq!((reply.status, outcome(&reply)), (200, "tracked"));
+    gw.running.stop().await.expect("stop");
+    // A second start finds nothing left to migrate.
+    let gw = start(db).await;
+    assert_eq!(gw.events().await.len(), 1);
+    gw.running.stop().await.expect("stop");
 }
 
 /// Start-up time and requests/s on loopback (tracked deliveries, 16 in flight), per store:

@@ -45,7 +45,9 @@ fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
         return Ok(None);
     };
     Ok(Some(routes::notification_route(routes::endpoint(
-        store, db,
+        store,
+        db,
+        &config.limits,
     ))))
 }
 

@@ -23,15 +23,22 @@ pub mod stores;
 pub mod stripe;
 pub mod time;
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use store_notifications::{BoxError, StoreKind};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
 
-use config::Config;
+use config::{Config, Limits};
 use db::Db;
 use routes::Shared;
 
@@ -44,7 +51,7 @@ pub struct Running {
     /// Its database.
     pub db: Db,
     shutdown: oneshot::Sender<()>,
-    task: JoinHandle<std::io::Result<()>>,
+    task: JoinHandle<Result<(), BoxError>>,
 }
 
 impl Running {
@@ -53,13 +60,15 @@ impl Running {
         format!("http://{}{path}", self.addr)
     }
 
-    /// Serves until the server stops (it stops only on an I/O error of the listener).
-    pub async fn wait(self) -> Result<(), BoxError> {
-        self.task.await??;
-        Ok(())
+    /// Serves until `signal` completes, then shuts down gracefully (see [`stop`](Running::stop)).
+    pub async fn serve_until(self, signal: impl Future<Output = ()>) -> Result<(), BoxError> {
+        signal.await;
+        self.stop().await
     }
 
-    /// Stops accepting, lets in-flight requests finish and closes the database.
+    /// Stops accepting, lets in-flight requests finish (within `GATEWAY_SHUTDOWN_TIMEOUT`:
+    /// each delivery is either committed and answered, or not answered at all) and closes
+    /// the database.
     pub async fn stop(self) -> Result<(), BoxError> {
         let _ = self.shutdown.send(());
         self.task.await??;
@@ -71,20 +80,14 @@ impl Running {
 /// Connects to the database (creating and migrating it), mounts the enabled stores and
 /// serves on `config.bind`.
 pub async fn start(config: &Config) -> Result<Running, BoxError> {
-    let db = Db::connect(&config.database_url).await?;
+    let db = Db::connect_with(&config.database_url, config.limits.database).await?;
     let (router, enabled) = build(config, &db)?;
     let listener = TcpListener::bind(&config.bind)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.bind))?;
     let addr = listener.local_addr()?;
     let (shutdown, stopped) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async {
-                let _ = stopped.await;
-            })
-            .await
-    });
+    let task = tokio::spawn(serve(listener, router, config.limits, stopped));
     Ok(Running {
         addr,
         enabled,
@@ -92,6 +95,64 @@ pub async fn start(config: &Config) -> Result<Running, BoxError> {
         shutdown,
         task,
     })
+}
+
+/// The accept loop: HTTP/1.1 with hyper, every connection bounded (headers within
+/// `limits.header`, which also closes idle keep-alive connections; at most
+/// `limits.max_connections` at once) and watched for a graceful shutdown.
+async fn serve(
+    listener: TcpListener,
+    router: Router,
+    limits: Limits,
+    mut stopped: oneshot::Receiver<()>,
+) -> Result<(), BoxError> {
+    let mut http = http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header)
+        .keep_alive(true);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    loop {
+        // Past the cap, connections wait in the kernel's backlog instead of being served.
+        let slot = tokio::select! {
+            _ = &mut stopped => break,
+            slot = Arc::clone(&slots).acquire_owned() => slot?,
+        };
+        let (stream, _) = tokio::select! {
+            _ = &mut stopped => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, a connection reset before accept, …: keep
+                    // serving the connections we have.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+            drop(slot);
+        });
+    }
+    drop(listener);
+    tracing::info!(
+        "shutting down: no new connections; waiting up to {:?} for requests in flight",
+        limits.shutdown
+    );
+    if tokio::time::timeout(limits.shutdown, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown deadline passed with requests still in flight");
+    }
+    Ok(())
 }
 
 /// The whole application: one route per enabled store plus the status, events, receipts and

@@ -47,6 +47,7 @@ fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
     Ok(Some(routes::notification_route(routes::endpoint(
         store(apple)?,
         db,
+        &config.limits,
     ))))
 }
 

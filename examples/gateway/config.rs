@@ -9,6 +9,7 @@
 
 use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use store_notifications::StoreKind;
 
@@ -39,6 +40,81 @@ pub struct Config {
     pub amazon: Option<AmazonConfig>,
     /// Why each disabled store is disabled (for the start-up log).
     pub disabled: Vec<(StoreKind, String)>,
+    /// How long the gateway waits for anything (`GATEWAY_*_TIMEOUT`, …).
+    pub limits: Limits,
+}
+
+/// Every bound on waiting, and the connection cap. Each has an environment variable (seconds,
+/// decimals allowed, for the timeouts).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Limits {
+    /// `GATEWAY_HEADER_TIMEOUT` (default 10 s): a client must send a request's headers within
+    /// this, or its connection is closed. The clock runs from the moment the server waits
+    /// for a request, so it also closes idle connections, fresh or kept alive.
+    pub header: Duration,
+    /// `GATEWAY_BODY_TIMEOUT` (default 30 s): the whole body within this, or 408.
+    pub body: Duration,
+    /// `GATEWAY_MAX_CONNECTIONS` (default 1024): connections served at once; more wait in the
+    /// listen backlog.
+    pub max_connections: usize,
+    /// `GATEWAY_HOOK_TIMEOUT` (default 5 s): each receipt lookup, status update and dead
+    /// letter (503 past it).
+    pub hook: Duration,
+    /// `GATEWAY_DB_TIMEOUT` (default 3 s): acquiring a database connection, and each
+    /// statement or transaction (503 past it).
+    pub database: Duration,
+    /// `GATEWAY_SHUTDOWN_TIMEOUT` (default 20 s): on SIGTERM or SIGINT, how long in-flight
+    /// requests may take before the gateway exits anyway.
+    pub shutdown: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header: Duration::from_secs(10),
+            body: Duration::from_secs(30),
+            max_connections: 1024,
+            hook: Duration::from_secs(5),
+            database: Duration::from_secs(3),
+            shutdown: Duration::from_secs(20),
+        }
+    }
+}
+
+impl Limits {
+    fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Limits, ConfigError> {
+        let seconds = |name: &str, default: Duration| -> Result<Duration, ConfigError> {
+            let Some(v) = get(name) else {
+                return Ok(default);
+            };
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
+                .map(Duration::from_secs_f64)
+                .ok_or_else(|| {
+                    ConfigError(format!(
+                        "{name}={v:?}: expected a number of seconds between 0 and 86400"
+                    ))
+                })
+        };
+        let d = Limits::default();
+        let max_connections = match get("GATEWAY_MAX_CONNECTIONS") {
+            None => d.max_connections,
+            Some(v) => v.parse::<usize>().ok().filter(|n| *n > 0).ok_or_else(|| {
+                ConfigError(format!(
+                    "GATEWAY_MAX_CONNECTIONS={v:?}: expected a positive number"
+                ))
+            })?,
+        };
+        Ok(Limits {
+            header: seconds("GATEWAY_HEADER_TIMEOUT", d.header)?,
+            body: seconds("GATEWAY_BODY_TIMEOUT", d.body)?,
+            max_connections,
+            hook: seconds("GATEWAY_HOOK_TIMEOUT", d.hook)?,
+            database: seconds("GATEWAY_DB_TIMEOUT", d.database)?,
+            shutdown: seconds("GATEWAY_SHUTDOWN_TIMEOUT", d.shutdown)?,
+        })
+    }
 }
 
 /// `STRIPE_WEBHOOK_SECRET`.
@@ -286,6 +362,7 @@ impl Config {
             google,
             amazon,
             disabled,
+            limits: Limits::from_vars(get)?,
         })
     }
 
@@ -321,6 +398,7 @@ impl fmt::Debug for Config {
             .field("apple", &self.apple)
             .field("google", &self.google)
             .field("amazon", &self.amazon)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -358,6 +436,42 @@ mod tests {
         assert!(c.stripe.is_none() && c.apple.is_none() && c.google.is_none());
         assert!(c.amazon.is_none());
         assert_eq!(c.disabled.len(), 4);
+    }
+
+    #[test]
+    fn every_wait_has_a_default_bound_and_each_is_configurable() {
+        assert_eq!(parse(&[]).expect("config").limits, Limits::default());
+        let c = parse(&[
+            ("GATEWAY_HEADER_TIMEOUT", "2.5"),
+            ("GATEWAY_BODY_TIMEOUT", "4"),
+            ("GATEWAY_MAX_CONNECTIONS", "64"),
+            ("GATEWAY_HOOK_TIMEOUT", "1"),
+            ("GATEWAY_DB_TIMEOUT", "0.5"),
+            ("GATEWAY_SHUTDOWN_TIMEOUT", "30"),
+        ])
+        .expect("config");
+        assert_eq!(
+            c.limits,
+            Limits {
+                header: Duration::from_millis(2500),
+                body: Duration::from_secs(4),
+                max_connections: 64,
+                hook: Duration::from_secs(1),
+                database: Duration::from_millis(500),
+                shutdown: Duration::from_secs(30),
+            }
+        );
+        for (name, value) in [
+            ("GATEWAY_HEADER_TIMEOUT", "0"),
+            ("GATEWAY_BODY_TIMEOUT", "-1"),
+            ("GATEWAY_DB_TIMEOUT", "soon"),
+            ("GATEWAY_HOOK_TIMEOUT", "inf"),
+            ("GATEWAY_SHUTDOWN_TIMEOUT", "1e9"),
+            ("GATEWAY_MAX_CONNECTIONS", "0"),
+        ] {
+            let err = parse(&[(name, value)]).expect_err(name);
+            assert!(err.0.contains(name), "{err}");
+        }
     }
 
     #[test]

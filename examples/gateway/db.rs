@@ -6,15 +6,41 @@
 //! One code path for both databases (sqlx's `Any` driver): the SQL is the common subset
 //! (`$n` parameters, `INSERT … ON CONFLICT`, times as Unix seconds in `BIGINT`); only the
 //! auto-increment and blob column types differ.
+//!
+//! # "Acknowledged" means "committed"
+//!
+//! Every write runs in a [`WriteTx`]: a pooled connection on which the gateway itself says
+//! `BEGIN IMMEDIATE` (SQLite: take the write lock now) or `BEGIN` (PostgreSQL) and `COMMIT`,
+//! instead of sqlx's `Transaction`. A connection whose transaction did not end in a
+//! successful `COMMIT` or `ROLLBACK` — an error, a timeout, a cancelled request — is closed,
+//! never returned to the pool. sqlx 0.8.6's own transactions keep counting depth on a SQLite
+//! connection after `COMMIT` fails with `SQLITE_FULL`, so every later `begin`/`commit` on it
+//! becomes a `SAVEPOINT`/`RELEASE` inside a transaction that is never committed while
+//! `commit()` answers `Ok`: the gateway would acknowledge events it never stored.
+//!
+//! # Every wait has a bound
+//!
+//! Acquiring a connection and every statement or transaction are bounded by
+//! [`Limits::database`](super::config::Limits) on the client side (a frozen server answers
+//! nothing, so a server-side timeout alone is not enough), and by `statement_timeout` /
+//! `busy_timeout` on the server side.
+//!
+//! # Long identifiers
+//!
+//! Idempotency ids and receipt references are unbounded strings (a PostgreSQL btree entry is
+//! not: about 2,700 bytes), so the unique keys are SHA-256 digests of them ([`key`]), the same
+//! on both databases; the values themselves are kept in unindexed columns.
 
+use std::future::Future;
 use std::str::FromStr;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use async_trait::async_trait;
 use serde::Serialize;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::pool::PoolConnection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
-use sqlx::{AnyPool, ConnectOptions, Connection, Row};
+use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Row};
 use store_notifications::status::{Counts, StoreStatus};
 use store_notifications::{
     BoxError, DeadLetter, DeadLetterSink, Event, Outcome, Receipt, ReceiptHook, StatusSnapshot,
@@ -50,6 +76,59 @@ impl Backend {
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
+    timeout: Duration,
+}
+
+/// The unique key of an id or a receipt reference: the hex SHA-256 of its bytes (64 bytes,
+/// whatever the value's length).
+pub fn key(value: &str) -> String {
+    let digest = ring::digest::digest(&ring::digest::SHA256, value.as_bytes());
+    let mut hex = String::with_capacity(64);
+    for byte in digest.as_ref() {
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte >> 4)]));
+        hex.push(char::from(b"0123456789abcdef"[usize::from(byte & 0xf)]));
+    }
+    hex
+}
+
+/// A write transaction on a connection of its own. Dropped without a successful
+/// [`commit`](WriteTx::commit) or [`rollback`](WriteTx::rollback), it closes the connection
+/// (the database rolls the transaction back) instead of returning it to the pool.
+struct WriteTx {
+    conn: Option<PoolConnection<Any>>,
+}
+
+impl WriteTx {
+    fn conn(&mut self) -> Result<&mut AnyConnection, BoxError> {
+        self.conn
+            .as_deref_mut()
+            .ok_or_else(|| "transaction already ended".into())
+    }
+
+    async fn finish(mut self, statement: &str) -> Result<(), BoxError> {
+        // On error `self` drops here, closing the connection.
+        self.conn()?.execute(statement).await?;
+        // Ended cleanly: the connection goes back to the pool.
+        drop(self.conn.take());
+        Ok(())
+    }
+
+    /// `COMMIT`: `Ok` only when the database said the commit happened.
+    async fn commit(self) -> Result<(), BoxError> {
+        self.finish("COMMIT").await
+    }
+
+    async fn rollback(self) -> Result<(), BoxError> {
+        self.finish("ROLLBACK").await
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.as_mut() {
+            conn.close_on_drop();
+        }
+    }
 }
 
 /// What [`Db::record_event`] did.
@@ -88,8 +167,14 @@ pub struct EventRow {
 }
 
 impl Db {
-    /// Connects, creating a SQLite file if missing, and creates the tables if needed.
+    /// Connects with the default 3 s bound on every wait (see [`connect_with`](Db::connect_with)).
     pub async fn connect(url: &str) -> Result<Db, BoxError> {
+        Db::connect_with(url, Duration::from_secs(3)).await
+    }
+
+    /// Connects, creating a SQLite file if missing, and creates the tables if needed.
+    /// `timeout` bounds acquiring a connection and each statement or transaction.
+    pub async fn connect_with(url: &str, timeout: Duration) -> Result<Db, BoxError> {
         install_default_drivers();
         let backend = Backend::of(url)?;
         if backend == Backend::Sqlite {
@@ -102,14 +187,65 @@ impl Db {
                 .await?;
             conn.close().await?;
         }
+        let millis = timeout.as_millis().max(1);
+        let session = match backend {
+            // SQLite waits this long for the write lock before answering SQLITE_BUSY.
+            Backend::Sqlite => format!("PRAGMA busy_timeout = {millis}"),
+            // The server gives up on a statement, a lock or an abandoned transaction itself.
+            Backend::Postgres => format!(
+                "SET statement_timeout = {millis}; SET lock_timeout = {millis}; \
+                 SET idle_in_transaction_session_timeout = {}",
+                millis.saturating_mul(4)
+            ),
+        };
         let pool = AnyPoolOptions::new()
             .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
-            .connect(url)
+            .acquire_timeout(timeout)
+            .after_connect(move |conn, _| {
+                let session = session.clone();
+                Box::pin(async move {
+                    conn.execute(session.as_str()).await?;
+                    Ok(())
+                })
+            })
+            .connect(url);
+        let pool = tokio::time::timeout(timeout, pool)
             .await
+            .map_err(|_| format!("cannot open the database: no answer within {timeout:?}"))?
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let db = Db { pool, backend };
+        let db = Db {
+            pool,
+            backend,
+            timeout,
+        };
         db.migrate().await?;
         Ok(db)
+    }
+
+    /// Runs `work` with the database bound: past it, an error (the caller answers 503).
+    async fn bounded<T>(
+        &self,
+        what: &str,
+        work: impl Future<Output = Result<T, BoxError>>,
+    ) -> Result<T, BoxError> {
+        match tokio::time::timeout(self.timeout, work).await {
+            Ok(done) => done,
+            Err(_) => Err(format!("database: {what} timed out after {:?}", self.timeout).into()),
+        }
+    }
+
+    /// Starts a write transaction: SQLite takes the write lock at once (`BEGIN IMMEDIATE`,
+    /// which also fails on a connection that is somehow inside a transaction already).
+    async fn begin_write(&self) -> Result<WriteTx, BoxError> {
+        let mut tx = WriteTx {
+            conn: Some(self.pool.acquire().await?),
+        };
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            Backend::Postgres => "BEGIN",
+        };
+        tx.conn()?.execute(begin).await?;
+        Ok(tx)
     }
 
     /// The backend.
@@ -131,11 +267,13 @@ impl Db {
             ),
         };
         let schema = [
-            "CREATE TABLE IF NOT EXISTS receipts (store TEXT NOT NULL, reference TEXT NOT NULL, \
-             tracked_at BIGINT NOT NULL, PRIMARY KEY (store, reference))"
+            // Unique keys are digests (see [`key`]): any length fits either database's index.
+            "CREATE TABLE IF NOT EXISTS tracked_receipts (store TEXT NOT NULL, \
+             reference_key TEXT NOT NULL, reference TEXT NOT NULL, tracked_at BIGINT NOT NULL, \
+             PRIMARY KEY (store, reference_key))"
                 .to_owned(),
-            "CREATE TABLE IF NOT EXISTS deliveries (store TEXT NOT NULL, id TEXT NOT NULL, \
-             handled_at BIGINT NOT NULL, PRIMARY KEY (store, id))"
+            "CREATE TABLE IF NOT EXISTS handled_deliveries (store TEXT NOT NULL, \
+             id_key TEXT NOT NULL, handled_at BIGINT NOT NULL, PRIMARY KEY (store, id_key))"
                 .to_owned(),
             format!(
                 "CREATE TABLE IF NOT EXISTS events (seq {serial}, store TEXT NOT NULL, \
@@ -156,39 +294,117 @@ impl Db {
                  reason TEXT NOT NULL, body {blob} NOT NULL, received_at BIGINT NOT NULL)"
             ),
         ];
-        let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Several instances starting at once would race on CREATE TABLE IF NOT EXISTS
-            // (a unique violation in pg_type); the first takes the lock, the others wait.
-            sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7261853)) AS locked")
-                .execute(&mut *tx)
+        // Migrations may wait on another instance's lock: a longer bound than a delivery's.
+        let bound = self.timeout.saturating_mul(10);
+        let work = async {
+            let mut tx = self.begin_write().await?;
+            if self.backend == Backend::Postgres {
+                // Several instances starting at once would race on CREATE TABLE IF NOT
+                // EXISTS (a unique violation in pg_type); the first takes the lock, the
+                // others wait.
+                sqlx::query("SELECT 1 FROM (SELECT pg_advisory_xact_lock(7261853)) AS locked")
+                    .execute(tx.conn()?)
+                    .await?;
+            }
+            for statement in &schema {
+                sqlx::query(statement).execute(tx.conn()?).await?;
+            }
+            self.migrate_v1_tables(&mut tx).await?;
+            tx.commit().await
+        };
+        tokio::time::timeout(bound, work)
+            .await
+            .map_err(|_| format!("database: migration timed out after {bound:?}"))?
+    }
+
+    /// Moves rows of the 0.1 tables (`receipts`, `deliveries`, keyed on the raw values) into
+    /// the digest-keyed ones, then drops them. Nothing tracked or handled is forgotten.
+    async fn migrate_v1_tables(&self, tx: &mut WriteTx) -> Result<(), BoxError> {
+        let exists = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = $1"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.tables \
+                 WHERE table_schema = current_schema() AND table_name = $1"
+            }
+        };
+        for table in ["receipts", "deliveries"] {
+            let row = sqlx::query(exists)
+                .bind(table)
+                .fetch_one(tx.conn()?)
+                .await?;
+            if row.try_get::<i64, _>("n")? == 0 {
+                continue;
+            }
+            if table == "receipts" {
+                let rows = sqlx::query("SELECT store, reference, tracked_at FROM receipts")
+                    .fetch_all(tx.conn()?)
+                    .await?;
+                for row in &rows {
+                    let reference: String = row.try_get("reference")?;
+                    sqlx::query(
+                        "INSERT INTO tracked_receipts (store, reference_key, reference, \
+                         tracked_at) VALUES ($1, $2, $3, $4) \
+                         ON CONFLICT (store, reference_key) DO NOTHING",
+                    )
+                    .bind(row.try_get::<String, _>("store")?)
+                    .bind(key(&reference))
+                    .bind(reference)
+                    .bind(row.try_get::<i64, _>("tracked_at")?)
+                    .execute(tx.conn()?)
+                    .await?;
+                }
+            } else {
+                let rows = sqlx::query("SELECT store, id, handled_at FROM deliveries")
+                    .fetch_all(tx.conn()?)
+                    .await?;
+                for row in &rows {
+                    sqlx::query(
+                        "INSERT INTO handled_deliveries (store, id_key, handled_at) \
+                         VALUES ($1, $2, $3) ON CONFLICT (store, id_key) DO NOTHING",
+                    )
+                    .bind(row.try_get::<String, _>("store")?)
+                    .bind(key(&row.try_get::<String, _>("id")?))
+                    .bind(row.try_get::<i64, _>("handled_at")?)
+                    .execute(tx.conn()?)
+                    .await?;
+                }
+            }
+            sqlx::query(&format!("DROP TABLE {table}"))
+                .execute(tx.conn()?)
                 .await?;
         }
-        for statement in &schema {
-            sqlx::query(statement).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
         Ok(())
     }
 
     /// Answers whether the database is reachable.
     pub async fn ping(&self) -> Result<(), BoxError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
-        Ok(())
+        self.bounded("ping", async {
+            sqlx::query("SELECT 1").execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     /// Tracks a receipt; `false` if it was tracked already.
     pub async fn track(&self, store: StoreKind, reference: &str) -> Result<bool, BoxError> {
-        let done = sqlx::query(
-            "INSERT INTO receipts (store, reference, tracked_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (store, reference) DO NOTHING",
-        )
-        .bind(store.as_str())
-        .bind(reference)
-        .bind(time::now())
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.bounded("tracking a receipt", async {
+            let mut tx = self.begin_write().await?;
+            let done = sqlx::query(
+                "INSERT INTO tracked_receipts (store, reference_key, reference, tracked_at) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (store, reference_key) DO NOTHING",
+            )
+            .bind(store.as_str())
+            .bind(key(reference))
+            .bind(reference)
+            .bind(time::now())
+            .execute(tx.conn()?)
+            .await?;
+            tx.commit().await?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
     }
 
     /// Records what the handler saw, once per `(store, id)`.
@@ -198,46 +414,58 @@ impl Db {
     /// then finds the claim, and a crash between the two leaves neither, so the store's retry
     /// does the work.
     pub async fn record_event(&self, event: &Event, at: SystemTime) -> Result<Recorded, BoxError> {
-        let received_at = time::unix(at);
-        let mut tx = self.pool.begin().await?;
-        let claimed = sqlx::query(
-            "INSERT INTO deliveries (store, id, handled_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (store, id) DO NOTHING",
-        )
-        .bind(event.store.as_str())
-        .bind(event.id.as_str())
-        .bind(received_at)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
-            == 1;
-        if !claimed {
-            tx.rollback().await?;
-            return Ok(Recorded::Duplicate);
-        }
-        sqlx::query(
-            "INSERT INTO events (store, id, receipt, test, event_type, kind, product, \
-             environment, occurred_at, received_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-        )
-        .bind(event.store.as_str())
-        .bind(event.id.as_str())
-        .bind(event.receipt.clone())
-        .bind(i64::from(event.test))
-        .bind(event.notification_type.as_str())
-        .bind(event.kind.as_str())
-        .bind(event.product.clone())
-        .bind(event.environment.clone())
-        .bind(event.occurred_at.map(time::unix))
-        .bind(received_at)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Recorded::New)
+        self.bounded("recording an event", async {
+            let received_at = time::unix(at);
+            let mut tx = self.begin_write().await?;
+            let claimed = sqlx::query(
+                "INSERT INTO handled_deliveries (store, id_key, handled_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (store, id_key) DO NOTHING",
+            )
+            .bind(event.store.as_str())
+            .bind(key(&event.id))
+            .bind(received_at)
+            .execute(tx.conn()?)
+            .await?
+            .rows_affected()
+                == 1;
+            if !claimed {
+                tx.rollback().await?;
+                return Ok(Recorded::Duplicate);
+            }
+            sqlx::query(
+                "INSERT INTO events (store, id, receipt, test, event_type, kind, product, \
+                 environment, occurred_at, received_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(event.store.as_str())
+            .bind(event.id.as_str())
+            .bind(event.receipt.clone())
+            .bind(i64::from(event.test))
+            .bind(event.notification_type.as_str())
+            .bind(event.kind.as_str())
+            .bind(event.product.clone())
+            .bind(event.environment.clone())
+            .bind(event.occurred_at.map(time::unix))
+            .bind(received_at)
+            .execute(tx.conn()?)
+            .await?;
+            tx.commit().await?;
+            Ok(Recorded::New)
+        })
+        .await
     }
 
     /// Events, newest first, optionally of one store.
     pub async fn events(
+        &self,
+        store: Option<StoreKind>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>, BoxError> {
+        self.bounded("listing events", self.events_unbounded(store, limit))
+            .await
+    }
+
+    async fn events_unbounded(
         &self,
         store: Option<StoreKind>,
         limit: i64,
@@ -283,24 +511,32 @@ impl Db {
 
     /// How many dead letters are kept for `store`.
     pub async fn dead_letter_count(&self, store: StoreKind) -> Result<i64, BoxError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE store = $1")
-            .bind(store.as_str())
-            .fetch_one(&self.pool)
-            .await?;
-        Ok(row.try_get("n")?)
+        self.bounded("counting dead letters", async {
+            let row = sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE store = $1")
+                .bind(store.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+            Ok(row.try_get("n")?)
+        })
+        .await
     }
 }
 
 #[async_trait]
 impl ReceiptHook for Db {
     async fn receipt_exists(&self, receipt: &Receipt) -> Result<bool, BoxError> {
-        let row =
-            sqlx::query("SELECT 1 AS tracked FROM receipts WHERE store = $1 AND reference = $2")
-                .bind(receipt.store.as_str())
-                .bind(receipt.reference.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(row.is_some())
+        self.bounded("looking up a receipt", async {
+            let row = sqlx::query(
+                "SELECT 1 AS tracked FROM tracked_receipts \
+                 WHERE store = $1 AND reference_key = $2",
+            )
+            .bind(receipt.store.as_str())
+            .bind(key(&receipt.reference))
+            .fetch_optional(&self.pool)
+            .await?;
+            Ok(row.is_some())
+        })
+        .await
     }
 }
 
@@ -348,31 +584,33 @@ impl StatusStore for Db {
         outcome: Outcome,
         at: SystemTime,
     ) -> Result<(), BoxError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO outcome_counts (store, outcome, n) VALUES ($1, $2, 1) \
-             ON CONFLICT (store, outcome) DO UPDATE SET n = outcome_counts.n + 1",
-        )
-        .bind(store.as_str())
-        .bind(outcome_key(outcome))
-        .execute(&mut *tx)
-        .await?;
-        if outcome == Outcome::Tracked {
-            // Never backwards: deliveries handled out of order keep the latest time.
+        self.bounded("recording status", async {
+            let mut tx = self.begin_write().await?;
             sqlx::query(
-                "INSERT INTO store_status (store, last_received_at) VALUES ($1, $2) \
-                 ON CONFLICT (store) DO UPDATE SET last_received_at = CASE \
-                 WHEN store_status.last_received_at IS NULL \
-                   OR store_status.last_received_at < excluded.last_received_at \
-                 THEN excluded.last_received_at ELSE store_status.last_received_at END",
+                "INSERT INTO outcome_counts (store, outcome, n) VALUES ($1, $2, 1) \
+                 ON CONFLICT (store, outcome) DO UPDATE SET n = outcome_counts.n + 1",
             )
             .bind(store.as_str())
-            .bind(time::unix(at))
-            .execute(&mut *tx)
+            .bind(outcome_key(outcome))
+            .execute(tx.conn()?)
             .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+            if outcome == Outcome::Tracked {
+                // Never backwards: deliveries handled out of order keep the latest time.
+                sqlx::query(
+                    "INSERT INTO store_status (store, last_received_at) VALUES ($1, $2) \
+                     ON CONFLICT (store) DO UPDATE SET last_received_at = CASE \
+                     WHEN store_status.last_received_at IS NULL \
+                       OR store_status.last_received_at < excluded.last_received_at \
+                     THEN excluded.last_received_at ELSE store_status.last_received_at END",
+                )
+                .bind(store.as_str())
+                .bind(time::unix(at))
+                .execute(tx.conn()?)
+                .await?;
+            }
+            tx.commit().await
+        })
+        .await
     }
 
     async fn record_subscription(
@@ -381,7 +619,7 @@ impl StatusStore for Db {
         subscription: &Subscription,
     ) -> Result<(), BoxError> {
         let state = serde_json::to_value(subscription.state)?;
-        sqlx::query(
+        let upsert = sqlx::query(
             "INSERT INTO store_status (store, subscription_topic, subscription_state, \
              subscription_at, subscription_token, subscription_url) \
              VALUES ($1, $2, $3, $4, $5, $6) \
@@ -396,13 +634,22 @@ impl StatusStore for Db {
         .bind(state.as_str().unwrap_or("unknown").to_owned())
         .bind(time::unix(subscription.at))
         .bind(subscription.token.clone())
-        .bind(subscription.subscribe_url.clone())
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(subscription.subscribe_url.clone());
+        self.bounded("recording a subscription", async {
+            upsert.execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 
     async fn snapshot(&self) -> Result<StatusSnapshot, BoxError> {
+        self.bounded("reading status", self.snapshot_unbounded())
+            .await
+    }
+}
+
+impl Db {
+    async fn snapshot_unbounded(&self) -> Result<StatusSnapshot, BoxError> {
         let mut snapshot = StatusSnapshot::default();
         let counts = sqlx::query("SELECT store, outcome, n FROM outcome_counts")
             .fetch_all(&self.pool)
@@ -461,16 +708,18 @@ impl StatusStore for Db {
 #[async_trait]
 impl DeadLetterSink for Db {
     async fn dead_letter(&self, letter: DeadLetter) -> Result<(), BoxError> {
-        sqlx::query(
+        let insert = sqlx::query(
             "INSERT INTO dead_letters (store, reason, body, received_at) VALUES ($1, $2, $3, $4)",
         )
         .bind(letter.store.as_str())
         .bind(letter.rejection.to_string())
         .bind(letter.body.to_vec())
-        .bind(time::unix(letter.received_at))
-        .execute(&self.pool)
-        .await?;
-        Ok(())
+        .bind(time::unix(letter.received_at));
+        self.bounded("keeping a dead letter", async {
+            insert.execute(&self.pool).await?;
+            Ok(())
+        })
+        .await
     }
 }
 

@@ -45,7 +45,7 @@ pub async fn page(State(shared): State<Shared>) -> Response {
             Html(render(&stores, &events)).into_response()
         }
         (Err(e), _) | (_, Err(e)) => {
-            eprintln!("status page: {e}");
+            tracing::error!(error = %e, "status page unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "status unavailable\n").into_response()
         }
     }

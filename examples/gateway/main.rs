@@ -32,6 +32,7 @@ const USAGE: &str = "usage: gateway [--demo]\n\n  --demo  generate throwaway key
 #[tokio::main]
 async fn main() -> ExitCode {
     let started = Instant::now();
+    init_logs();
     let mut demo = false;
     for arg in std::env::args().skip(1) {
         match arg.as_str() {
@@ -86,5 +87,41 @@ async fn run(demo: bool, started: Instant) -> Result<(), BoxError> {
         let rows = app::demo::fire(&running, &config.demo_keys_dir).await?;
         app::demo::print(&running, &config.demo_keys_dir, &rows);
     }
-    running.wait().await
+    running.serve_until(shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Logs to standard error, as text; `RUST_LOG` picks the levels (default: `info`).
+fn init_logs() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+/// Completes on SIGTERM (how orchestrators stop a service) or SIGINT (Ctrl-C).
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => tracing::info!("SIGINT received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
 }

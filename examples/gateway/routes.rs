@@ -47,12 +47,14 @@ impl Shared {
 }
 
 /// The endpoint every store is mounted with: the database as receipt hook, status store and
-/// dead-letter sink, and the 1 MiB limit.
-pub fn endpoint<S: Store>(store: S, db: &Db) -> Endpoint<S> {
+/// dead-letter sink, the 1 MiB limit and the configured timeouts.
+pub fn endpoint<S: Store>(store: S, db: &Db, limits: &config::Limits) -> Endpoint<S> {
     Endpoint::new(store, db.clone())
         .with_status(db.clone())
         .with_dead_letters(db.clone())
         .with_body_limit(BODY_LIMIT)
+        .with_body_timeout(limits.body)
+        .with_hook_timeout(limits.hook)
 }
 
 /// `POST` through the endpoint's layer into [`handle`]: the route a store module mounts.
@@ -75,7 +77,8 @@ async fn handle<N: Notification>(
             (StatusCode::OK, "already handled (redelivery)\n").into_response()
         }
         Err(e) => {
-            eprintln!("{}: could not record event {}: {e}", event.store, event.id);
+            tracing::error!(store = %event.store, id = %event.id, error = %e,
+                "could not record the event; answering 503 so the store retries");
             // 503: the store retries, and the dedupe claim rolled back with the effect.
             (
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -127,12 +130,24 @@ async fn not_enabled(State(shared): State<Shared>, Path(store): Path<String>) ->
     (StatusCode::NOT_FOUND, text).into_response()
 }
 
+/// `GET /healthz` answers within [`HEALTH_TIMEOUT`], saying whether the database answered.
+pub const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
 async fn healthz(State(shared): State<Shared>) -> Response {
-    match shared.db.ping().await {
-        Ok(()) => (StatusCode::OK, "ok\n").into_response(),
-        Err(e) => {
-            eprintln!("healthz: database unreachable: {e}");
+    let ping = tokio::time::timeout(HEALTH_TIMEOUT, shared.db.ping()).await;
+    match ping {
+        Ok(Ok(())) => (StatusCode::OK, "ok\n").into_response(),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "healthz: database unreachable");
             (StatusCode::SERVICE_UNAVAILABLE, "database unreachable\n").into_response()
+        }
+        Err(_) => {
+            tracing::warn!("healthz: database did not answer within {HEALTH_TIMEOUT:?}");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "database unreachable (no answer within 1 s)\n",
+            )
+                .into_response()
         }
     }
 }
@@ -141,7 +156,7 @@ async fn healthz(State(shared): State<Shared>) -> Response {
 /// `counts`, and the SNS `subscription` for Amazon) plus `enabled`.
 pub async fn status_json(shared: &Shared) -> Result<Value, Response> {
     let snapshot = shared.db.snapshot().await.map_err(|e| {
-        eprintln!("status: {e}");
+        tracing::error!(error = %e, "status unavailable");
         unavailable("status unavailable")
     })?;
     let mut stores = serde_json::Map::new();
@@ -182,7 +197,7 @@ async fn events(State(shared): State<Shared>, Query(q): Query<EventsQuery>) -> R
     match shared.db.events(store, limit).await {
         Ok(rows) => Json(rows).into_response(),
         Err(e) => {
-            eprintln!("events: {e}");
+            tracing::error!(error = %e, "events unavailable");
             unavailable("events unavailable")
         }
     }
@@ -194,9 +209,10 @@ struct TrackReceipt {
     receipt: String,
 }
 
-/// Receipt references are ids or tokens: Google purchase tokens, the longest, are a few
-/// hundred bytes.
-const MAX_REFERENCE_LEN: usize = 4096;
+/// The longest receipt reference `POST /receipts` takes, on either database (references are
+/// keyed by digest, so the limit is a sanity bound, not a storage one): Google purchase
+/// tokens, the longest real ones, are a few hundred bytes.
+pub const MAX_REFERENCE_LEN: usize = 4096;
 
 async fn track_receipt(
     State(shared): State<Shared>,
@@ -227,7 +243,7 @@ async fn track_receipt(
             (code, Json(body)).into_response()
         }
         Err(e) => {
-            eprintln!("receipts: {e}");
+            tracing::error!(error = %e, "could not track the receipt");
             unavailable("could not track the receipt")
         }
     }

@@ -34,7 +34,7 @@ pub struct StoreModule {
     /// Which store.
     pub kind: StoreKind,
     /// Builds the store from `config` and returns its route (usually
-    /// `routes::notification_route(routes::endpoint(store, db))`), or `None` when `config`
+    /// `routes::notification_route(routes::endpoint(store, db, &config.limits))`), or `None` when `config`
     /// leaves it disabled. An error (unreadable key file, …) stops start-up.
     pub mount: fn(&Config, &Db) -> Result<Option<Route>, BoxError>,
     /// `--demo`: generates throwaway keys, writes them into the directory, and points

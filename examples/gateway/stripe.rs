@@ -31,7 +31,9 @@ fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
     };
     let store = StripeStore::with_secrets(&stripe.secrets).ok_or("no secret")?;
     Ok(Some(routes::notification_route(routes::endpoint(
-        store, db,
+        store,
+        db,
+        &config.limits,
     ))))
 }
 
