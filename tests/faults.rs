@@ -747,6 +747,7 @@ async fn sigkill_mid_stream_then_redelivery_loses_nothing_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_mid_stream_then_redelivery_loses_nothing_postgres() {
+    let _one_at_a_time = POSTGRES.lock().await;
     let Some(db) = Postgres::schema("sigkill").await else {
         return skip("sigkill_…_postgres", "no GATEWAY_TEST_DATABASE_URL");
     };
@@ -862,6 +863,9 @@ async fn thousand_concurrent_mixed_deliveries_every_count_exact() {
 
 // ---------------------------------------------------------------------------------------
 // PostgreSQL stopped, frozen, restarted
+
+/// The PostgreSQL tests run one at a time: one of them freezes and stops the server.
+static POSTGRES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A schema of its own on the test server (`GATEWAY_TEST_DATABASE_URL`).
 struct Postgres {
@@ -980,6 +984,7 @@ async fn postgres_frozen_and_stopped_answers_503_fast_and_recovers() {
             "needs root and a local PostgreSQL cluster",
         );
     };
+    let _one_at_a_time = POSTGRES.lock().await;
     let Some(db) = Postgres::schema("outage").await else {
         return skip(
             "postgres_frozen_and_stopped…",
