@@ -158,7 +158,8 @@ impl SnsMessage {
         &self.signing_cert_url
     }
 
-    /// `UnsubscribeURL`, on notifications. Not signed: do not act on it.
+    /// `UnsubscribeURL`, on notifications. Not signed, and not checked by the URL rules (this
+    /// store never follows it): do not act on it.
     pub fn unsubscribe_url(&self) -> Option<&str> {
         self.unsubscribe_url.as_deref()
     }
