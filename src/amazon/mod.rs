@@ -783,6 +783,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn rtn_timestamp_out_of_range_is_no_time_never_a_panic() {
+        let msg = RtnMessageBuilder::new("com.example.app", "SUBSCRIPTION_RENEWED", "r:3:11")
+            .timestamp_ms(i64::MAX)
+            .to_json();
+        let d = SnsSigner::new().notification(msg).sign();
+        let n = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect("authentic");
+        assert_eq!(n.rtn().and_then(|m| m.timestamp_ms), Some(i64::MAX));
+        assert_eq!(n.rtn().and_then(RtnMessage::time), None);
+        // The SNS `Timestamp` stands in, as for an RTN without `timestamp`.
+        assert_eq!(n.occurred_at(), n.sns().timestamp_time());
+        assert!(n.occurred_at().is_some());
+
+        // `timestamp` is an integer: past i64 the Message is not an RTN (dead-lettered).
+        let msg = RtnMessageBuilder::new("com.example.app", "SUBSCRIPTION_RENEWED", "r:3:11")
+            .field("timestamp", serde_json::Value::from(u64::MAX))
+            .to_json();
+        let d = SnsSigner::new().notification(msg).sign();
+        let r = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect_err("not an RTN");
+        assert!(r.is_authentic(), "{r}");
+    }
+
+    #[tokio::test]
     async fn unsubscribe_confirmation_is_recorded_without_a_request() {
         let calls = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&calls);

@@ -382,7 +382,8 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<SystemTime> {
     let days = days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
     let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    // Four-digit years keep this far inside `SystemTime`'s range; checked all the same.
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 /// Howard Hinnant's civil-to-days algorithm (proleptic Gregorian calendar).

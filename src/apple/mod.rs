@@ -81,7 +81,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -843,8 +843,7 @@ impl Notification for AppleNotification {
     }
 
     fn occurred_at(&self) -> Option<SystemTime> {
-        let ms = u64::try_from(self.payload.signed_date?).ok()?;
-        UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+        crate::clock::time_from_unix_millis(self.payload.signed_date?)
     }
 }
 
@@ -1034,8 +1033,9 @@ mod tests {
     }
 }
 
+/// Tests that need the test signer's chain.
 #[cfg(all(test, feature = "test-util"))]
-mod chain_cache_tests {
+mod signed_tests {
     use super::*;
     use crate::testing::AppleSigner;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
@@ -1140,6 +1140,20 @@ mod chain_cache_tests {
             hits + 1,
             "the good entry is still there"
         );
+    }
+
+    #[test]
+    fn signed_date_out_of_range_is_no_occurred_at_never_a_panic() {
+        let s = signer();
+        // Validity at "now": at `signedDate` an i64::MAX date is past every certificate.
+        let store = s
+            .store()
+            .with_clock(Clock::from_unix(NOW))
+            .with_validity_date(ValidityDate::Now);
+        let body = s.notification("DID_RENEW", None, "u-1", Some("2000000000000001"), i64::MAX);
+        let n = store.verify_at(&body, store.now()).expect("authentic");
+        assert_eq!(n.signed_date(), Some(i64::MAX));
+        assert_eq!(n.occurred_at(), None);
     }
 
     #[test]

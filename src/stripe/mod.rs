@@ -222,6 +222,35 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn created_out_of_range_is_no_occurred_at_never_a_panic() {
+        use crate::store::Notification as _;
+        use crate::testing::StripeSigner;
+        let signer = StripeSigner::new("whsec_test");
+        let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
+        let body = signer.event("evt_1", "customer.created", "{}", i64::MAX);
+        let headers = signer.headers(1_767_225_570, &body);
+        let event = store
+            .verify_at(&headers, &body, store.now())
+            .expect("authentic");
+        assert_eq!(event.created(), i64::MAX);
+        assert_eq!(event.occurred_at(), None);
+        let json = serde_json::to_value(crate::Event::of(&event)).expect("serializes");
+        assert!(json["occurred_at"].is_null());
+
+        // `created` is required and an integer: past i64 the body is not an event at all.
+        let body = Bytes::from(
+            String::from_utf8_lossy(&body).replace(&i64::MAX.to_string(), &u64::MAX.to_string()),
+        );
+        let headers = signer.headers(1_767_225_570, &body);
+        let r = store
+            .verify_at(&headers, &body, store.now())
+            .expect_err("not an event");
+        assert_eq!(r.kind(), RejectionKind::Malformed);
+        assert!(r.is_authentic(), "dead-lettered, not refused");
+    }
+
     #[test]
     fn with_secrets_needs_at_least_one() {
         assert!(StripeStore::with_secrets(Vec::<String>::new()).is_none());
