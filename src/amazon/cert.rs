@@ -324,7 +324,9 @@ impl CertSource for Arc<dyn CertSource> {
 /// Certificates you trust, looked up by the URL's file name: no network, you decide the trust.
 ///
 /// The URL rules still apply: a message naming an unpinned file, or a pinned file on a host
-/// that is not SNS, is unauthenticated.
+/// that is not SNS, is unauthenticated. An unpinned file is also logged at `error` with its
+/// URL: SNS does not retry a 401, so after AWS rotates its certificate every message is lost
+/// until the new file is pinned.
 ///
 /// ```
 /// use store_notifications::amazon::PinnedCerts;
@@ -409,15 +411,26 @@ impl fmt::Debug for PinnedCerts {
 #[async_trait]
 impl CertSource for PinnedCerts {
     async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
-        self.by_file_name
-            .get(url.file_name())
-            .cloned()
-            .ok_or_else(|| {
-                CertSourceError::new(
+        match self.by_file_name.get(url.file_name()) {
+            Some(pem) => Ok(pem.clone()),
+            None => {
+                // SNS treats a 4xx as final and never retries: when AWS rotates its signing
+                // certificate, every message is lost until the new one is pinned. Loud, with
+                // the URL (not a secret; it passed the URL rules, so it is plain
+                // `https://sns.<region>.amazonaws.com/<[A-Za-z0-9._-]>.pem` text).
+                tracing::error!(
+                    url = %url,
+                    file = url.file_name(),
+                    "SNS signing certificate is not pinned: the message is refused (401) and SNS \
+                     will not retry it. If AWS rotated its certificate, download it from this URL \
+                     and pin it under this file name (PinnedCerts::from_dir / with_pem)"
+                );
+                Err(CertSourceError::new(
                     CertSourceErrorKind::NotFound,
                     format!("signing certificate {} is not pinned", url.file_name()),
-                )
-            })
+                ))
+            }
+        }
     }
 }
 
@@ -803,6 +816,58 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    /// Records every event's level and fields: enough to assert on a log line without a
+    /// `tracing-subscriber` dependency.
+    struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Fields(String);
+            impl tracing::field::Visit for Fields {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((*event.metadata().level(), fields.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test]
+    async fn unpinned_certificate_is_logged_at_error_with_its_url() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&seen)));
+        let rotated = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-rotated.pem";
+        let err = PinnedCerts::new()
+            .certificate(&CertUrl::parse(rotated).expect("url"))
+            .await
+            .expect_err("not pinned");
+        assert_eq!(err.kind(), CertSourceErrorKind::NotFound);
+        let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let errors: Vec<&String> = seen
+            .iter()
+            .filter(|(level, _)| *level == tracing::Level::ERROR)
+            .map(|(_, fields)| fields)
+            .collect();
+        assert_eq!(errors.len(), 1, "{seen:?}");
+        assert!(errors[0].contains(rotated), "{}", errors[0]);
+        assert!(errors[0].contains("pin it"), "{}", errors[0]);
     }
 
     #[cfg(feature = "fetch")]
