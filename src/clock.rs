@@ -69,6 +69,37 @@ pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     }
 }
 
+/// The last second a time taken from a payload may name: 9999-12-31T23:59:59Z, the last one
+/// RFC 3339's four-digit year can write (the pipeline's [`Event`](crate::Event) writes its
+/// `occurred_at` so). Far below what `SystemTime` holds on every platform.
+pub(crate) const MAX_PAYLOAD_UNIX_SECONDS: u64 = 253_402_300_799;
+
+/// A payload's Unix seconds as a time; `None` before 1970 or after
+/// [`MAX_PAYLOAD_UNIX_SECONDS`].
+///
+/// `UNIX_EPOCH + Duration` panics where `SystemTime` cannot hold the sum (on Windows already
+/// for `i64::MAX` seconds), and a signed payload is still input: never add unchecked.
+#[cfg_attr(not(feature = "stripe"), allow(dead_code))]
+pub(crate) fn time_from_unix_seconds(secs: i64) -> Option<SystemTime> {
+    let secs = u64::try_from(secs)
+        .ok()
+        .filter(|s| *s <= MAX_PAYLOAD_UNIX_SECONDS)?;
+    UNIX_EPOCH.checked_add(Duration::from_secs(secs))
+}
+
+/// A payload's Unix milliseconds as a time; `None` before 1970 or after
+/// [`MAX_PAYLOAD_UNIX_SECONDS`] (see [`time_from_unix_seconds`]).
+#[cfg_attr(
+    not(any(feature = "amazon", feature = "apple", feature = "google")),
+    allow(dead_code)
+)]
+pub(crate) fn time_from_unix_millis(ms: i64) -> Option<SystemTime> {
+    let ms = u64::try_from(ms)
+        .ok()
+        .filter(|ms| ms / 1000 <= MAX_PAYLOAD_UNIX_SECONDS)?;
+    UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+}
+
 /// Formats a time as RFC 3339 in UTC with second precision (`2026-01-01T00:00:00Z`).
 pub(crate) fn rfc3339(t: SystemTime) -> String {
     let secs = unix_seconds(t);
@@ -104,6 +135,24 @@ mod tests {
     #[test]
     fn fixed_clock_reports_its_instant() {
         assert_eq!(Clock::from_unix(42).unix(), 42);
+    }
+
+    #[test]
+    fn payload_times_outside_1970_to_9999_are_absent() {
+        let max = i64::try_from(MAX_PAYLOAD_UNIX_SECONDS).expect("fits");
+        assert_eq!(time_from_unix_seconds(0), Some(UNIX_EPOCH));
+        let last = time_from_unix_seconds(max).expect("9999-12-31T23:59:59Z");
+        assert_eq!(rfc3339(last), "9999-12-31T23:59:59Z");
+        for secs in [max + 1, i64::MAX, -1, i64::MIN] {
+            assert_eq!(time_from_unix_seconds(secs), None, "{secs}");
+        }
+        assert_eq!(
+            time_from_unix_millis(max * 1000 + 999),
+            Some(last + Duration::from_millis(999))
+        );
+        for ms in [(max + 1) * 1000, i64::MAX, -1, i64::MIN] {
+            assert_eq!(time_from_unix_millis(ms), None, "{ms}");
+        }
     }
 
     #[test]

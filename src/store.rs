@@ -123,7 +123,8 @@ pub trait Notification: Clone + fmt::Debug + Send + Sync + 'static {
     /// What happened, in the cross-store vocabulary (each store's mapping table).
     fn event_kind(&self) -> EventKind;
 
-    /// When it happened according to the store (signed date, event time), if it says.
+    /// When it happened according to the store (signed date, event time), if it says and the
+    /// time is between 1970 and 9999 (a value outside is absent, never a panic).
     fn occurred_at(&self) -> Option<SystemTime> {
         None
     }

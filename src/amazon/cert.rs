@@ -9,8 +9,16 @@
 //! - scheme `https` (a downgrade to `http` lets anyone on the path swap the certificate);
 //! - no userinfo (`https://sns.us-east-1.amazonaws.com@evil.com/…` is a request to evil.com);
 //! - no explicit port (the JS validator tests the host *with* the port; PHP without);
-//! - host matching `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, compared on the parsed
-//!   host, so `….amazonaws.com.evil.com` and `…evilamazonaws.com` fail;
+//! - host exactly `sns.<region>.amazonaws.com`, or `sns.<region>.amazonaws.com.cn` for a `cn-`
+//!   region, compared on the parsed host, so `….amazonaws.com.evil.com` and `…evilamazonaws.com`
+//!   fail. The validators' pattern `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$` also
+//!   matches S3: a bucket named `sns` is served at `sns.s3.amazonaws.com` and
+//!   `sns.s3-ap-southeast-2.amazonaws.com`, where anyone can put a `.pem`. Here `<region>` must
+//!   be a region name ([`is_region`]: `us-east-1`, `us-gov-west-1`, `cn-north-1`, …), which no S3
+//!   endpoint label (`s3`, `s3-<region>`, `s3-external-1`, `s3-website-…`) is;
+//! - that region is the region of the message's `TopicArn` (`arn:aws:sns:<region>:…`, also
+//!   `arn:aws-cn:` and `arn:aws-us-gov:`): SNS signs with its own region's certificate and
+//!   sends the `SubscribeURL` of its own region, so a URL in another region is not SNS's;
 //! - path exactly `/<file>.pem` with `<file>` of `[A-Za-z0-9._-]`, no query, no fragment: the
 //!   official validators only look at the suffix, which `/cert?x=.pem`, `/a/b.pem` or
 //!   `/%2e%2e%2fx.pem` also have.
@@ -33,8 +41,13 @@ use http::Uri;
 /// - scheme `https`;
 /// - no userinfo (`https://sns.us-east-1.amazonaws.com@evil.com/…` is a request to evil.com);
 /// - no explicit port;
-/// - host matching `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, on the parsed host;
+/// - host `sns.<region>.amazonaws.com` (`.amazonaws.com.cn` exactly for `cn-` regions), on the
+///   parsed host, `<region>` a region name (see the module docs: this is what keeps S3 buckets
+///   named `sns` out);
 /// - path exactly `/<file>.pem`, `<file>` of `[A-Za-z0-9._-]`, no query, no fragment.
+///
+/// The store also requires [`region`](CertUrl::region) to be the region of the message's
+/// `TopicArn`; `parse` alone cannot, as it does not see the message.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct CertUrl {
     url: String,
@@ -51,6 +64,8 @@ impl CertUrl {
     /// assert_eq!(ok.file_name(), "SimpleNotificationService-abc.pem");
     /// assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com.evil.com/x.pem").is_err());
     /// assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com@evil.com/x.pem").is_err());
+    /// // An S3 bucket named `sns`, not SNS:
+    /// assert!(CertUrl::parse("https://sns.s3-ap-southeast-2.amazonaws.com/x.pem").is_err());
     /// ```
     pub fn parse(url: &str) -> Result<CertUrl, UrlError> {
         let (host, uri) = parse_sns_https(url)?;
@@ -84,6 +99,11 @@ impl CertUrl {
     /// The file name (`SimpleNotificationService-….pem`): the key of [`PinnedCerts`].
     pub fn file_name(&self) -> &str {
         self.url.get(self.file_start..).unwrap_or_default()
+    }
+
+    /// The region of the host (`us-east-1` in `https://sns.us-east-1.amazonaws.com/…`).
+    pub fn region(&self) -> &str {
+        canonical_url_region(&self.url)
     }
 }
 
@@ -126,23 +146,106 @@ pub(crate) fn parse_sns_https(url: &str) -> Result<(String, Uri), UrlError> {
         return Err(UrlError("the URL names a port"));
     }
     let host = authority.host();
-    if !is_sns_host(host) {
-        return Err(UrlError("the URL's host is not an Amazon SNS host"));
+    if sns_host_region(host).is_none() {
+        return Err(UrlError(
+            "the URL's host is not an Amazon SNS host (sns.<region>.amazonaws.com)",
+        ));
     }
     Ok((host.to_owned(), uri))
 }
 
-/// `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, the default host pattern of AWS's PHP and
-/// JS validators (case-sensitive, as there).
-pub(crate) fn is_sns_host(host: &str) -> bool {
-    let Some(rest) = host.strip_prefix("sns.") else {
+/// The region of an Amazon SNS host: `sns.<region>.amazonaws.com` for a region outside China,
+/// `sns.<region>.amazonaws.com.cn` for a `cn-` region (case-sensitive, as AWS's validators).
+///
+/// Stricter than the validators' `^sns\.[a-zA-Z0-9\-]{3,}\.amazonaws\.com(\.cn)?$`, which
+/// S3 bucket hosts (`sns.s3.amazonaws.com`, `sns.s3-ap-southeast-2.amazonaws.com`) also match.
+pub(crate) fn sns_host_region(host: &str) -> Option<&str> {
+    let rest = host.strip_prefix("sns.")?;
+    let (region, china) = match rest.strip_suffix(".amazonaws.com.cn") {
+        Some(region) => (region, true),
+        None => (rest.strip_suffix(".amazonaws.com")?, false),
+    };
+    (is_region(region) && region.starts_with("cn-") == china).then_some(region)
+}
+
+/// Whether `label` is an AWS region name: two or more words of lower-case ASCII letters, each
+/// at least two long, then a number from 1 to 99, all joined by `-`
+/// (`word ("-" word)+ "-" [1-9][0-9]?`): `us-east-1`, `eu-central-1`, `ap-southeast-2`,
+/// `us-gov-west-1`, `cn-north-1`, `il-central-1`, `mx-central-1`.
+///
+/// No S3 endpoint label has that shape (`s3`, `s3-ap-southeast-2`, `s3-external-1` and
+/// `s3-website-us-east-1` all start with `s3`, which has a digit), nor has EC2's `compute-1`
+/// (one word).
+pub(crate) fn is_region(label: &str) -> bool {
+    let mut parts = label.split('-');
+    let Some(number) = parts.next_back() else {
         return false;
     };
-    let region = rest
-        .strip_suffix(".amazonaws.com.cn")
-        .or_else(|| rest.strip_suffix(".amazonaws.com"));
-    region
-        .is_some_and(|r| r.len() >= 3 && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+    let number_ok = matches!(
+        number.as_bytes(),
+        [b'1'..=b'9'] | [b'1'..=b'9', b'0'..=b'9']
+    );
+    let mut words = 0;
+    for word in parts {
+        if word.len() < 2 || !word.bytes().all(|b| b.is_ascii_lowercase()) {
+            return false;
+        }
+        words += 1;
+    }
+    number_ok && words >= 2
+}
+
+/// The region of an SNS topic ARN, `arn:<partition>:sns:<region>:<account>:<topic>`, with the
+/// partition that region belongs to: `aws-cn` for `cn-` regions, `aws-us-gov` for `us-gov-`
+/// regions, `aws` for the others. Other partitions (ISO, sovereign clouds) do not serve SNS
+/// under `amazonaws.com`, so no URL could match them anyway.
+pub(crate) fn topic_arn_region(arn: &str) -> Option<&str> {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("sns"), Some(region), Some(account), Some(topic)) = (
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+        parts.next(),
+    ) else {
+        return None;
+    };
+    let expected_partition = if region.starts_with("cn-") {
+        "aws-cn"
+    } else if region.starts_with("us-gov-") {
+        "aws-us-gov"
+    } else {
+        "aws"
+    };
+    (is_region(region)
+        && partition == expected_partition
+        && !account.is_empty()
+        && !topic.is_empty())
+    .then_some(region)
+}
+
+/// The rule binding a URL to its message: the URL's `region` is the region of `topic_arn`.
+pub(crate) fn check_region_matches_topic(region: &str, topic_arn: &str) -> Result<(), UrlError> {
+    match topic_arn_region(topic_arn) {
+        Some(topic_region) if topic_region == region => Ok(()),
+        Some(_) => Err(UrlError(
+            "the URL's region is not the region of the TopicArn",
+        )),
+        None => Err(UrlError(
+            "the TopicArn is not an SNS topic ARN (arn:aws:sns:<region>:<account>:<topic>), \
+             so the URL's region cannot be checked",
+        )),
+    }
+}
+
+/// The region of a URL that already passed the host rule, so starts `https://sns.<region>.`
+/// (a [`CertUrl`], a [`SubscribeUrl`](crate::amazon::SubscribeUrl), or a key of the
+/// [`KeyCache`], which holds only those).
+pub(crate) fn canonical_url_region(url: &str) -> &str {
+    url.strip_prefix("https://sns.")
+        .and_then(|rest| rest.split('.').next())
+        .unwrap_or_default()
 }
 
 fn is_pem_file_name(file: &str) -> bool {
@@ -221,7 +324,9 @@ impl CertSource for Arc<dyn CertSource> {
 /// Certificates you trust, looked up by the URL's file name: no network, you decide the trust.
 ///
 /// The URL rules still apply: a message naming an unpinned file, or a pinned file on a host
-/// that is not SNS, is unauthenticated.
+/// that is not SNS, is unauthenticated. An unpinned file is also logged at `error` with its
+/// URL: SNS does not retry a 401, so after AWS rotates its certificate every message is lost
+/// until the new file is pinned.
 ///
 /// ```
 /// use store_notifications::amazon::PinnedCerts;
@@ -306,15 +411,26 @@ impl fmt::Debug for PinnedCerts {
 #[async_trait]
 impl CertSource for PinnedCerts {
     async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
-        self.by_file_name
-            .get(url.file_name())
-            .cloned()
-            .ok_or_else(|| {
-                CertSourceError::new(
+        match self.by_file_name.get(url.file_name()) {
+            Some(pem) => Ok(pem.clone()),
+            None => {
+                // SNS treats a 4xx as final and never retries: when AWS rotates its signing
+                // certificate, every message is lost until the new one is pinned. Loud, with
+                // the URL (not a secret; it passed the URL rules, so it is plain
+                // `https://sns.<region>.amazonaws.com/<[A-Za-z0-9._-]>.pem` text).
+                tracing::error!(
+                    url = %url,
+                    file = url.file_name(),
+                    "SNS signing certificate is not pinned: the message is refused (401) and SNS \
+                     will not retry it. If AWS rotated its certificate, download it from this URL \
+                     and pin it under this file name (PinnedCerts::from_dir / with_pem)"
+                );
+                Err(CertSourceError::new(
                     CertSourceErrorKind::NotFound,
                     format!("signing certificate {} is not pinned", url.file_name()),
-                )
-            })
+                ))
+            }
+        }
     }
 }
 
@@ -573,12 +689,120 @@ mod tests {
     }
 
     #[test]
-    fn host_pattern_matches_the_validators_regex() {
-        assert!(is_sns_host("sns.us-east-1.amazonaws.com"));
-        assert!(is_sns_host("sns.abc.amazonaws.com.cn"));
-        assert!(!is_sns_host("sns.ab.amazonaws.com"));
-        assert!(!is_sns_host("sns.abc.amazonaws.com.cn.evil"));
-        assert!(!is_sns_host("xsns.abc.amazonaws.com"));
+    fn sns_host_is_sns_dot_region_dot_amazonaws_com() {
+        assert_eq!(
+            sns_host_region("sns.us-east-1.amazonaws.com"),
+            Some("us-east-1")
+        );
+        assert_eq!(
+            sns_host_region("sns.cn-north-1.amazonaws.com.cn"),
+            Some("cn-north-1")
+        );
+        for host in [
+            "sns.abc.amazonaws.com",
+            "sns.ab.amazonaws.com",
+            "sns.us-east-1.amazonaws.com.cn.evil",
+            "xsns.us-east-1.amazonaws.com",
+            "sns.us-east-1.amazonaws.co",
+        ] {
+            assert_eq!(sns_host_region(host), None, "{host}");
+        }
+    }
+
+    #[test]
+    fn sns_host_must_name_a_region_not_an_s3_bucket() {
+        // A bucket named `sns` is served at these hosts, and they match AWS's validators' regex.
+        for url in [
+            "https://sns.s3.amazonaws.com/x.pem",
+            "https://sns.s3-ap-southeast-2.amazonaws.com/x.pem",
+            "https://sns.s3-us-west-2.amazonaws.com/x.pem",
+            "https://sns.s3-external-1.amazonaws.com/x.pem",
+            "https://sns.s3-website-us-east-1.amazonaws.com/x.pem",
+            "https://sns.s3-fips-us-gov-west-1.amazonaws.com/x.pem",
+            "https://sns.s3-accelerate.amazonaws.com/x.pem",
+            "https://sns.compute-1.amazonaws.com/x.pem",
+        ] {
+            assert!(CertUrl::parse(url).is_err(), "{url}");
+        }
+    }
+
+    #[test]
+    fn region_is_words_of_letters_then_a_number() {
+        for region in [
+            "us-east-1",
+            "eu-central-1",
+            "ap-southeast-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "cn-northwest-1",
+            "il-central-1",
+            "mx-central-1",
+            "ap-southeast-7",
+            "us-west-10",
+        ] {
+            assert!(is_region(region), "{region}");
+        }
+        for label in [
+            "",
+            "s3",
+            "s3-ap-southeast-2",
+            "us-east",
+            "east-1",
+            "us-east-01",
+            "us-east-0",
+            "us-east-100",
+            "US-EAST-1",
+            "u-east-1",
+            "us--east-1",
+            "us-east-1-",
+            "-us-east-1",
+            "us_east-1",
+            "us-east1",
+        ] {
+            assert!(!is_region(label), "{label}");
+        }
+    }
+
+    #[test]
+    fn amazonaws_com_cn_is_only_for_china_regions() {
+        assert!(CertUrl::parse("https://sns.cn-north-1.amazonaws.com.cn/x.pem").is_ok());
+        assert!(CertUrl::parse("https://sns.cn-north-1.amazonaws.com/x.pem").is_err());
+        assert!(CertUrl::parse("https://sns.us-east-1.amazonaws.com.cn/x.pem").is_err());
+    }
+
+    #[test]
+    fn topic_arn_region_is_read_in_its_partition() {
+        for (arn, region) in [
+            ("arn:aws:sns:us-east-1:123456789012:t", Some("us-east-1")),
+            (
+                "arn:aws-cn:sns:cn-north-1:123456789012:t",
+                Some("cn-north-1"),
+            ),
+            (
+                "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t",
+                Some("us-gov-west-1"),
+            ),
+            ("arn:aws:sns:cn-north-1:123456789012:t", None),
+            ("arn:aws-cn:sns:us-east-1:123456789012:t", None),
+            ("arn:aws:sns:us-gov-west-1:123456789012:t", None),
+            ("arn:aws:sqs:us-east-1:123456789012:t", None),
+            ("arn:aws:sns:s3:123456789012:t", None),
+            ("arn:aws:sns:us-east-1::t", None),
+            ("arn:aws:sns:us-east-1:123456789012:", None),
+            ("arn:aws:sns:us-east-1:123456789012", None),
+            ("arn:t", None),
+        ] {
+            assert_eq!(topic_arn_region(arn), region, "{arn}");
+        }
+    }
+
+    #[test]
+    fn cert_url_region_is_the_host_region() {
+        let url = CertUrl::parse("https://sns.ap-southeast-2.amazonaws.com/x.pem").expect("url");
+        assert_eq!(url.region(), "ap-southeast-2");
+        assert!(check_region_matches_topic(url.region(), "arn:aws:sns:ap-southeast-2:1:t").is_ok());
+        assert!(check_region_matches_topic(url.region(), "arn:aws:sns:us-east-1:1:t").is_err());
+        assert!(check_region_matches_topic(url.region(), "not an arn").is_err());
     }
 
     #[test]
@@ -592,6 +816,58 @@ mod tests {
                 )
                 .is_err()
         );
+    }
+
+    /// Records every event's level and fields: enough to assert on a log line without a
+    /// `tracing-subscriber` dependency.
+    struct Capture(Arc<Mutex<Vec<(tracing::Level, String)>>>);
+
+    impl tracing::Subscriber for Capture {
+        fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+            true
+        }
+        fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+            tracing::span::Id::from_u64(1)
+        }
+        fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+        fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+        fn event(&self, event: &tracing::Event<'_>) {
+            struct Fields(String);
+            impl tracing::field::Visit for Fields {
+                fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+                    self.0.push_str(&format!("{}={value:?} ", field.name()));
+                }
+            }
+            let mut fields = Fields(String::new());
+            event.record(&mut fields);
+            self.0
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((*event.metadata().level(), fields.0));
+        }
+        fn enter(&self, _: &tracing::span::Id) {}
+        fn exit(&self, _: &tracing::span::Id) {}
+    }
+
+    #[tokio::test]
+    async fn unpinned_certificate_is_logged_at_error_with_its_url() {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let _guard = tracing::subscriber::set_default(Capture(Arc::clone(&seen)));
+        let rotated = "https://sns.eu-west-1.amazonaws.com/SimpleNotificationService-rotated.pem";
+        let err = PinnedCerts::new()
+            .certificate(&CertUrl::parse(rotated).expect("url"))
+            .await
+            .expect_err("not pinned");
+        assert_eq!(err.kind(), CertSourceErrorKind::NotFound);
+        let seen = seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let errors: Vec<&String> = seen
+            .iter()
+            .filter(|(level, _)| *level == tracing::Level::ERROR)
+            .map(|(_, fields)| fields)
+            .collect();
+        assert_eq!(errors.len(), 1, "{seen:?}");
+        assert!(errors[0].contains(rotated), "{}", errors[0]);
+        assert!(errors[0].contains("pin it"), "{}", errors[0]);
     }
 
     #[cfg(feature = "fetch")]

@@ -3,7 +3,7 @@
 //! When you add an endpoint in the Amazon Appstore console (or press *Resend*), SNS sends a
 //! `SubscriptionConfirmation`; the endpoint is *Verified* once something GETs its
 //! `SubscribeURL`. The store hands a verified confirmation — signature checked, topic allowed,
-//! `SubscribeURL` on an SNS host — to a [`Confirmer`]:
+//! `SubscribeURL` on the SNS host of the topic's region — to a [`Confirmer`]:
 //!
 //! - [`HttpsConfirmer`] (feature `fetch`) GETs the URL;
 //! - [`RecordOnly`] does nothing, so the subscription is recorded as pending with its token,
@@ -20,12 +20,15 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use crate::BoxError;
-use crate::amazon::cert::{UrlError, parse_sns_https};
+use crate::amazon::cert::{UrlError, canonical_url_region, parse_sns_https};
 use crate::status::SubscriptionState;
 
 /// A `SubscribeURL` that passed the URL rules: `https`, no userinfo, no port, an Amazon SNS
-/// host (the same pattern as the signing certificate), and nothing another URL parser could
-/// read as a different host.
+/// host (`sns.<region>.amazonaws.com`, the same rule as the signing certificate's), and nothing
+/// another URL parser could read as a different host.
+///
+/// Before following it the store also requires [`region`](SubscribeUrl::region) to be the
+/// region of the confirmation's `TopicArn`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SubscribeUrl(String);
 
@@ -58,6 +61,11 @@ impl SubscribeUrl {
     /// The URL.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The region of the host (`us-east-1` in `https://sns.us-east-1.amazonaws.com/?…`).
+    pub fn region(&self) -> &str {
+        canonical_url_region(&self.0)
     }
 }
 
@@ -227,6 +235,8 @@ mod tests {
             "https://sns.us-east-1.amazonaws.com:8443/?Action=ConfirmSubscription",
             "https://sns.us-east-1.evilamazonaws.com/?Action=ConfirmSubscription",
             "https://evil.com/?https://sns.us-east-1.amazonaws.com/",
+            "https://sns.s3.amazonaws.com/?Action=ConfirmSubscription",
+            "https://sns.s3-ap-southeast-2.amazonaws.com/?Action=ConfirmSubscription",
         ] {
             assert!(SubscribeUrl::parse(bad).is_err(), "{bad}");
         }

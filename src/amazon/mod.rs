@@ -31,7 +31,8 @@
 //!    required fields of its `Type`; `x-amz-sns-message-type`, `-message-id` and `-topic-arn`,
 //!    when present, agree with it (400 otherwise);
 //! 2. `SignatureVersion` is `1` or `2`, `Signature` is base64 (401);
-//! 3. `SigningCertURL` passes the [`CertUrl`] rules (401);
+//! 3. `SigningCertURL` passes the [`CertUrl`] rules, and its host's region is the region of the
+//!    `TopicArn` (401);
 //! 4. the [`CertSource`] has the certificate (401 if it definitely has not, 503 if it cannot
 //!    get it now — SNS only retries 5xx); its key is cached per URL, bounded;
 //! 5. the RSA PKCS#1 v1.5 signature (`SignatureVersion` `1`: SHA-1, `2`: SHA-256) over
@@ -89,6 +90,8 @@ use crate::hook::Receipt;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::status::{Subscription, SubscriptionState};
 use crate::store::{Disposition, Notification, Store, StoreKind};
+#[cfg(feature = "test-util")]
+pub(crate) use cert::topic_arn_region;
 use cert::{DEFAULT_KEY_CACHE_CAPACITY, KeyCache, SigningKey};
 #[cfg(feature = "test-util")]
 pub(crate) use sns::string_to_sign as string_to_sign_for_tests;
@@ -248,14 +251,20 @@ impl AmazonStore {
     ) -> Result<SnsMessage, Rejection> {
         let sns = sns::parse(body)?;
         sns::check_headers(headers, &sns)?;
+        let refused =
+            |e: UrlError| Rejection::unauthenticated(format!("SigningCertURL refused: {e}"));
         // The cache only holds URLs that passed the rules, in canonical form: a byte-equal
-        // URL is that same URL, so a hit skips parsing it again.
+        // URL is that same URL, so a hit skips parsing it again. The region rule binds the URL
+        // to this message, so it is checked on a hit too (before any certificate lookup).
         let key = match self.keys.get(&sns.signing_cert_url) {
-            Some(key) => key,
+            Some(key) => {
+                let region = cert::canonical_url_region(&sns.signing_cert_url);
+                cert::check_region_matches_topic(region, &sns.topic_arn).map_err(refused)?;
+                key
+            }
             None => {
-                let url = CertUrl::parse(&sns.signing_cert_url).map_err(|e| {
-                    Rejection::unauthenticated(format!("SigningCertURL refused: {e}"))
-                })?;
+                let url = CertUrl::parse(&sns.signing_cert_url).map_err(refused)?;
+                cert::check_region_matches_topic(url.region(), &sns.topic_arn).map_err(refused)?;
                 self.fetch_signing_key(&url).await?
             }
         };
@@ -301,9 +310,11 @@ impl AmazonStore {
             AmazonNotification::SubscriptionConfirmation(c) => {
                 // Checked here, after the signature, as AWS's validators do: the confirmation
                 // is genuine, but its URL is still only followed to an SNS host.
-                let subscribe_url = SubscribeUrl::parse(&c.subscribe_url).map_err(|e| {
-                    Rejection::unauthenticated(format!("SubscribeURL refused: {e}"))
-                })?;
+                let refused =
+                    |e: UrlError| Rejection::unauthenticated(format!("SubscribeURL refused: {e}"));
+                let subscribe_url = SubscribeUrl::parse(&c.subscribe_url).map_err(refused)?;
+                cert::check_region_matches_topic(subscribe_url.region(), &c.sns.topic_arn)
+                    .map_err(refused)?;
                 let request = ConfirmRequest {
                     topic_arn: c.sns.topic_arn.clone(),
                     token: c.token.clone(),
@@ -653,6 +664,150 @@ mod tests {
         let r = store.control(&n).await.expect_err("refused");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn sns_host_region_must_match_topic_arn_region() {
+        // The pinned file under another region's host: genuine file, wrong region for the topic.
+        let d = SnsSigner::new()
+            .notification(rtn(false))
+            .signing_cert_url(format!(
+                "https://sns.us-west-2.amazonaws.com/{}",
+                SnsSigner::CERT_FILE_NAME
+            ))
+            .sign();
+        let r = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect_err("401");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+        assert!(r.to_string().contains("region"), "{r}");
+    }
+
+    #[tokio::test]
+    async fn sns_host_region_must_match_topic_arn_region_on_a_cache_hit_too() {
+        let store = store();
+        let d = SnsSigner::new().notification(rtn(false)).sign();
+        store
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect("ok");
+        assert_eq!(store.keys.len(), 1, "the us-east-1 URL is cached");
+        let d = SnsSigner::new()
+            .notification(rtn(false))
+            .topic_arn("arn:aws:sns:eu-west-1:123456789012:store-notifications-test")
+            .sign();
+        let r = store
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect_err("401");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn sns_host_must_name_a_region_not_an_s3_bucket() {
+        for host in ["sns.s3.amazonaws.com", "sns.s3-us-east-1.amazonaws.com"] {
+            let d = SnsSigner::new()
+                .notification(rtn(false))
+                .signing_cert_url(format!("https://{host}/{}", SnsSigner::CERT_FILE_NAME))
+                .sign();
+            let r = store()
+                .verify_delivery(&d.headers, &d.body)
+                .await
+                .expect_err("401");
+            assert_eq!(r.kind(), RejectionKind::Unauthenticated, "{host}");
+        }
+    }
+
+    #[tokio::test]
+    async fn topic_arn_that_is_not_an_sns_arn_is_unauthenticated() {
+        let d = SnsSigner::new()
+            .notification(rtn(false))
+            .topic_arn("arn:t")
+            .sign();
+        let r = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect_err("401");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+    }
+
+    #[tokio::test]
+    async fn subscribe_url_region_must_match_topic_arn_region() {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let c = Arc::clone(&calls);
+        let store = store().with_confirmer(move |_: ConfirmRequest| {
+            c.fetch_add(1, Ordering::SeqCst);
+            async { Ok::<_, std::io::Error>(()) }
+        });
+        let d = SnsSigner::new()
+            .subscription_confirmation("tok")
+            .subscribe_url(format!(
+                "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={}&Token=tok",
+                SnsSigner::TOPIC_ARN
+            ))
+            .sign();
+        let n = store
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect("signed");
+        let r = store.control(&n).await.expect_err("refused");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+        assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn signer_for_another_region_signs_from_that_regions_host() {
+        for topic in [
+            "arn:aws:sns:ap-southeast-2:123456789012:t",
+            "arn:aws-cn:sns:cn-north-1:123456789012:t",
+            "arn:aws-us-gov:sns:us-gov-west-1:123456789012:t",
+        ] {
+            let signer = SnsSigner::new().with_topic_arn(topic);
+            let store = AmazonStore::new(signer.pinned_certs()).with_topic_arn(topic);
+            let d = signer.notification(rtn(false)).sign();
+            store
+                .verify_delivery(&d.headers, &d.body)
+                .await
+                .unwrap_or_else(|e| panic!("{topic}: {e}"));
+            let d = signer.subscription_confirmation("tok").sign();
+            let n = store
+                .verify_delivery(&d.headers, &d.body)
+                .await
+                .unwrap_or_else(|e| panic!("{topic}: {e}"));
+            store
+                .control(&n)
+                .await
+                .unwrap_or_else(|e| panic!("{topic}: {e}"));
+        }
+    }
+
+    #[tokio::test]
+    async fn rtn_timestamp_out_of_range_is_no_time_never_a_panic() {
+        let msg = RtnMessageBuilder::new("com.example.app", "SUBSCRIPTION_RENEWED", "r:3:11")
+            .timestamp_ms(i64::MAX)
+            .to_json();
+        let d = SnsSigner::new().notification(msg).sign();
+        let n = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect("authentic");
+        assert_eq!(n.rtn().and_then(|m| m.timestamp_ms), Some(i64::MAX));
+        assert_eq!(n.rtn().and_then(RtnMessage::time), None);
+        // The SNS `Timestamp` stands in, as for an RTN without `timestamp`.
+        assert_eq!(n.occurred_at(), n.sns().timestamp_time());
+        assert!(n.occurred_at().is_some());
+
+        // `timestamp` is an integer: past i64 the Message is not an RTN (dead-lettered).
+        let msg = RtnMessageBuilder::new("com.example.app", "SUBSCRIPTION_RENEWED", "r:3:11")
+            .field("timestamp", serde_json::Value::from(u64::MAX))
+            .to_json();
+        let d = SnsSigner::new().notification(msg).sign();
+        let r = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect_err("not an RTN");
+        assert!(r.is_authentic(), "{r}");
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@
 //! optional, and unknown fields are ignored so a new field never becomes a rejection.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
@@ -139,10 +139,10 @@ impl RtnMessage {
         self.related_receipts.get(key).and_then(|v| v.as_str())
     }
 
-    /// `timestamp` as a time.
+    /// `timestamp` as a time; `None` when absent, before 1970 or after 9999 (the RTN itself is
+    /// still delivered: the time is informational).
     pub fn time(&self) -> Option<SystemTime> {
-        let ms = u64::try_from(self.timestamp_ms?).ok()?;
-        Some(UNIX_EPOCH + Duration::from_millis(ms))
+        crate::clock::time_from_unix_millis(self.timestamp_ms?)
     }
 }
 

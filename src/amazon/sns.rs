@@ -158,7 +158,8 @@ impl SnsMessage {
         &self.signing_cert_url
     }
 
-    /// `UnsubscribeURL`, on notifications. Not signed: do not act on it.
+    /// `UnsubscribeURL`, on notifications. Not signed, and not checked by the URL rules (this
+    /// store never follows it): do not act on it.
     pub fn unsubscribe_url(&self) -> Option<&str> {
         self.unsubscribe_url.as_deref()
     }
@@ -381,7 +382,8 @@ pub(crate) fn parse_timestamp(s: &str) -> Option<SystemTime> {
     let days = days_from_civil(y, mo, d);
     let secs = days * 86_400 + h * 3600 + mi * 60 + sec;
     let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::new(secs, nanos))
+    // Four-digit years keep this far inside `SystemTime`'s range; checked all the same.
+    UNIX_EPOCH.checked_add(Duration::new(secs, nanos))
 }
 
 /// Howard Hinnant's civil-to-days algorithm (proleptic Gregorian calendar).

@@ -16,7 +16,8 @@
 //! - names chain (issuer of the child = subject of the parent, compared as DER) and every
 //!   signature is ECDSA (P-256 or P-384, SHA-256 or SHA-384) checked with ring;
 //! - leaf, intermediate and root are valid at the effective date. That check needs no crypto:
-//!   the verified chain is cached with the intersection of its validity windows.
+//!   the verified chain is cached with the intersection of its validity windows, keyed by the
+//!   certificates and only once a signature made with its leaf key has verified.
 //!
 //! Online revocation (OCSP) is not checked: Apple's libraries only do it in their online mode and
 //! it would put a network round trip on the path of every new chain.
@@ -286,21 +287,47 @@ fn allows_cert_sign(cert: &X509Certificate<'_>) -> bool {
     }
 }
 
+/// What the chain cache is keyed on: SHA-256 of the leaf's and the intermediate's `x5c` text
+/// (`leaf "." intermediate`; `.` is not in the base64 alphabet, so the split is unambiguous).
+///
+/// The certificates, not the header that carries them: extra header fields (padding, a `kid`)
+/// or another third `x5c` entry (never used for trust) must not make the same chain a new
+/// entry. Each text is the base64 of exactly the DER the chain was verified from, so an equal
+/// key is the same two certificates; a SHA-256 collision is out of reach.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(crate) struct ChainKey([u8; 32]);
+
+impl ChainKey {
+    pub(crate) fn of(x5c: [&str; 3]) -> ChainKey {
+        let [leaf, intermediate, _unused_for_trust] = x5c;
+        let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+        ctx.update(leaf.as_bytes());
+        ctx.update(b".");
+        ctx.update(intermediate.as_bytes());
+        let mut key = [0; 32];
+        key.copy_from_slice(ctx.finish().as_ref());
+        ChainKey(key)
+    }
+}
+
 /// The bounded cache of verified chains.
 ///
-/// Keyed by the exact base64url protected header, which carries the exact `x5c` bytes (and the
-/// `alg` already checked): any byte of difference is a miss, so a cache hit proves the same
-/// chain passed every rule before. Like Apple's libraries it holds at most 32 entries for
-/// 15 minutes; the oldest entry makes room for a new one. Linear search is faster than hashing
-/// the ~5 KB keys at this size (`memcmp` stops at the first differing byte).
+/// Keyed by [`ChainKey`], the certificates' digest. The store inserts a chain only once a JWS
+/// signature made with its leaf key has verified, so a genuine `x5c` replayed with a garbage
+/// signature never takes a slot (nor evicts a good one). Like Apple's libraries it holds at most
+/// 32 entries for 15 minutes; the oldest entry makes room for a new one. Entries are 32-byte
+/// keys, so the lock is held for a few comparisons.
 pub(crate) struct ChainCache {
     entries: Mutex<Vec<CacheEntry>>,
     capacity: usize,
     ttl_s: i64,
+    /// How many lookups found a fresh entry (tests only).
+    #[cfg(test)]
+    hits: std::sync::atomic::AtomicUsize,
 }
 
 struct CacheEntry {
-    header: Box<str>,
+    key: ChainKey,
     chain: VerifiedChain,
     inserted_at: i64,
 }
@@ -316,6 +343,8 @@ impl ChainCache {
             entries: Mutex::new(Vec::with_capacity(capacity.min(1024))),
             capacity,
             ttl_s,
+            #[cfg(test)]
+            hits: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
@@ -324,22 +353,29 @@ impl ChainCache {
         ChainCache::new(self.capacity, self.ttl_s)
     }
 
-    /// The chain verified for exactly this header, if still fresh at `now` (Unix seconds).
-    pub(crate) fn get(&self, header: &str, now: i64) -> Option<VerifiedChain> {
+    /// The chain verified for exactly these certificates, if still fresh at `now` (Unix
+    /// seconds).
+    pub(crate) fn get(&self, key: &ChainKey, now: i64) -> Option<VerifiedChain> {
         let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries
+        let chain = entries
             .iter()
-            .find(|e| &*e.header == header)
+            .find(|e| e.key == *key)
             .filter(|e| now.saturating_sub(e.inserted_at) < self.ttl_s && now >= e.inserted_at)
-            .map(|e| e.chain)
+            .map(|e| e.chain);
+        #[cfg(test)]
+        if chain.is_some() {
+            self.hits.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        chain
     }
 
-    pub(crate) fn insert(&self, header: &str, chain: VerifiedChain, now: i64) {
+    /// Remembers `chain`: call only after a signature made with its leaf key verified.
+    pub(crate) fn insert(&self, key: ChainKey, chain: VerifiedChain, now: i64) {
         if self.capacity == 0 {
             return;
         }
         let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.retain(|e| &*e.header != header);
+        entries.retain(|e| e.key != key);
         if entries.len() >= self.capacity {
             if let Some(oldest) = entries
                 .iter()
@@ -351,10 +387,15 @@ impl ChainCache {
             }
         }
         entries.push(CacheEntry {
-            header: header.into(),
+            key,
             chain,
             inserted_at: now,
         });
+    }
+
+    #[cfg(test)]
+    pub(crate) fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     #[cfg(test)]
@@ -434,22 +475,39 @@ mod tests {
     }
 
     #[test]
-    fn cache_is_bounded_keyed_by_exact_bytes_and_expires() {
+    fn cache_is_bounded_keyed_by_the_certificates_and_expires() {
         let chain = VerifiedChain {
             leaf_key: [4; 65],
             not_before: 0,
             not_after: 1,
         };
+        let key = |leaf, intermediate| ChainKey::of([leaf, intermediate, "root"]);
         let cache = ChainCache::new(2, 10);
-        cache.insert("a", chain, 0);
-        cache.insert("b", chain, 1);
-        assert!(cache.get("a", 5).is_some());
-        assert!(cache.get("a ", 5).is_none(), "exact bytes");
-        cache.insert("c", chain, 2);
+        cache.insert(key("a", "i"), chain, 0);
+        cache.insert(key("b", "i"), chain, 1);
+        assert!(cache.get(&key("a", "i"), 5).is_some());
+        assert_eq!(
+            ChainKey::of(["a", "i", "root"]),
+            ChainKey::of(["a", "i", "other root"]),
+            "the third x5c entry is not used for trust"
+        );
+        assert!(cache.get(&key("a ", "i"), 5).is_none(), "exact leaf bytes");
+        assert!(
+            cache.get(&key("a", "i "), 5).is_none(),
+            "exact intermediate bytes"
+        );
+        assert_ne!(key("ab", "c"), key("a", "bc"), "unambiguous concatenation");
+        cache.insert(key("c", "i"), chain, 2);
         assert_eq!(cache.len(), 2);
-        assert!(cache.get("a", 5).is_none(), "oldest evicted");
-        assert!(cache.get("b", 10).is_some());
-        assert!(cache.get("b", 11).is_none(), "expired after the TTL");
-        assert!(cache.get("b", 0).is_none(), "clock moved backwards");
+        assert!(cache.get(&key("a", "i"), 5).is_none(), "oldest evicted");
+        assert!(cache.get(&key("b", "i"), 10).is_some());
+        assert!(
+            cache.get(&key("b", "i"), 11).is_none(),
+            "expired after the TTL"
+        );
+        assert!(
+            cache.get(&key("b", "i"), 0).is_none(),
+            "clock moved backwards"
+        );
     }
 }

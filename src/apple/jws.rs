@@ -6,6 +6,10 @@
 //! refused before any key is used, which stops algorithm-confusion attacks) and whose `x5c`
 //! holds exactly three certificates; the signature is the 64-byte raw `r‖s` (a DER signature is
 //! refused, as JOSE requires).
+//!
+//! The protected header is at most [`MAX_HEADER_LEN`] (16 KiB) of base64url, checked before it
+//! is decoded: Apple's is about 4 KiB (three certificates), and a larger one is only padding
+//! someone wants decoded and parsed on every request.
 
 use std::borrow::Cow;
 
@@ -14,10 +18,14 @@ use serde::Deserialize;
 
 use crate::rejection::Rejection;
 
+/// The largest protected header accepted, in base64url characters as sent (16 KiB, about
+/// 12 KiB decoded). Over it the JWS is malformed (400).
+pub(crate) const MAX_HEADER_LEN: usize = 16 * 1024;
+
 /// A compact JWS split into its parts (nothing decoded yet).
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct CompactJws<'a> {
-    /// The base64url header, exactly as sent (the chain cache key).
+    /// The base64url header, exactly as sent.
     pub(crate) header: &'a str,
     /// The base64url payload.
     pub(crate) payload: &'a str,
@@ -50,13 +58,16 @@ impl<'a> CompactJws<'a> {
         })
     }
 
-    /// Decodes and parses the protected header. Undecodable or non-JSON headers are malformed.
-    pub(crate) fn decode_header(&self) -> Result<Header<'static>, Rejection> {
-        let bytes = decode_b64url(self.header)
-            .ok_or_else(|| Rejection::malformed("JWS header is not base64url"))?;
-        let header: Header<'_> = serde_json::from_slice(&bytes)
-            .map_err(|_| Rejection::malformed("JWS header is not a JSON object"))?;
-        Ok(header.into_owned())
+    /// Decodes the protected header (parse it with [`Header::parse`]). A header over
+    /// [`MAX_HEADER_LEN`] or not base64url is malformed.
+    pub(crate) fn decode_header(&self) -> Result<Vec<u8>, Rejection> {
+        if self.header.len() > MAX_HEADER_LEN {
+            return Err(Rejection::malformed(format!(
+                "JWS header is larger than {MAX_HEADER_LEN} bytes"
+            )));
+        }
+        decode_b64url(self.header)
+            .ok_or_else(|| Rejection::malformed("JWS header is not base64url"))
     }
 
     /// Checks the ES256 signature with the leaf's key.
@@ -87,14 +98,12 @@ pub(crate) struct Header<'a> {
     pub(crate) x5c: Option<Vec<Cow<'a, str>>>,
 }
 
-impl Header<'_> {
-    fn into_owned(self) -> Header<'static> {
-        Header {
-            alg: self.alg.map(|a| Cow::Owned(a.into_owned())),
-            x5c: self
-                .x5c
-                .map(|v| v.into_iter().map(|c| Cow::Owned(c.into_owned())).collect()),
-        }
+impl<'a> Header<'a> {
+    /// Parses decoded header bytes, borrowing the strings that need no unescaping. Not a JSON
+    /// object: malformed.
+    pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, Rejection> {
+        serde_json::from_slice(bytes)
+            .map_err(|_| Rejection::malformed("JWS header is not a JSON object"))
     }
 
     /// The algorithm rule: exactly `ES256`.
@@ -203,6 +212,25 @@ mod tests {
         assert!(decode_b64url("YQ==").is_none(), "padding");
         assert!(decode_b64url("Y+8").is_none(), "standard alphabet");
         assert!(decode_b64url("YR").is_none(), "non-canonical trailing bits");
+    }
+
+    #[test]
+    fn protected_header_is_capped_at_16_kib() {
+        let at_cap = "A".repeat(MAX_HEADER_LEN);
+        let jws = format!("{at_cap}.e30.AA");
+        // At the cap the header is decoded; one byte over, it is not.
+        let bytes = CompactJws::split(&jws)
+            .expect("split")
+            .decode_header()
+            .expect("at the cap");
+        assert_eq!(bytes.len(), MAX_HEADER_LEN / 4 * 3);
+        let jws = format!("{at_cap}A.e30.AA");
+        let r = CompactJws::split(&jws)
+            .expect("split")
+            .decode_header()
+            .unwrap_err();
+        assert_eq!(r.kind(), RejectionKind::Malformed);
+        assert!(r.to_string().contains("larger than"), "{r}");
     }
 
     #[test]

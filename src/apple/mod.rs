@@ -33,10 +33,14 @@
 //!   `1.2.840.113635.100.6.11.1`) is signed by the intermediate (marker `1.2.840.113635.100.6.2.1`,
 //!   a CA), which is signed by one of the **configured** roots. The third `x5c` certificate is
 //!   never trusted by itself — as in Apple's libraries, it is not used at all.
+//! - **Header size**: the protected header is at most 16 KiB of base64url (Apple's is about
+//!   4 KiB); a larger one is malformed (400) and is not decoded.
 //! - **Cache**: a verified chain is cached (32 entries, 15 minutes, like Apple's libraries) by
-//!   the exact bytes of the protected header that carries it, together with its validity window,
-//!   so a steady stream costs one ES256 verify per notification and the date check needs no
-//!   crypto.
+//!   its leaf and intermediate certificates (a SHA-256 of their `x5c` text, so other header
+//!   fields do not matter), together with its validity window, so a steady stream costs one
+//!   ES256 verify per notification and the date check needs no crypto. A chain is cached only
+//!   after the JWS signature verified with its leaf key: a genuine `x5c` replayed with a bad
+//!   signature is refused without taking (or evicting) an entry.
 //! - **Time**: certificates must be valid at the payload's `signedDate` (the effective date
 //!   Apple's libraries use offline), or at the clock's "now" with [`ValidityDate::Now`]. A
 //!   payload without `signedDate` is checked at "now". Online revocation (OCSP) is not checked.
@@ -77,7 +81,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -97,7 +101,7 @@ use crate::hook::Receipt;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::store::{Disposition, Notification, Store, StoreKind};
 
-use chain::{ChainCache, TrustedRoot, VerifiedChain};
+use chain::{ChainCache, ChainKey, TrustedRoot, VerifiedChain};
 use jws::CompactJws;
 #[cfg(feature = "test-util")]
 pub(crate) use jws::encode_b64url;
@@ -291,8 +295,7 @@ impl AppleStore {
         let now_ms = now_s.saturating_mul(1000);
         let signed_payload = envelope(body)?;
         let jws = CompactJws::split(&signed_payload)?;
-        let chain = self.chain(&jws, now_s)?;
-        jws.verify_es256(&chain.leaf_key)?;
+        let chain = self.authenticate(&jws, now_s)?;
 
         // Signed by a trusted chain: from here the payload is Apple's (once the date checks out).
         let parsed = jws
@@ -356,15 +359,23 @@ impl AppleStore {
         }
     }
 
-    /// The verified chain of `jws`'s header, from the cache or verified now.
-    fn chain(&self, jws: &CompactJws<'_>, now_s: i64) -> Result<VerifiedChain, Rejection> {
-        if let Some(chain) = self.cache.get(jws.header, now_s) {
+    /// The header rules, the chain (from the cache or verified now) and the ES256 signature
+    /// with the chain's leaf key; the chain, not yet date-checked, when all hold.
+    fn authenticate(&self, jws: &CompactJws<'_>, now_s: i64) -> Result<VerifiedChain, Rejection> {
+        let header_bytes = jws.decode_header()?;
+        let header = jws::Header::parse(&header_bytes)?;
+        header.check_alg()?;
+        let x5c = header.x5c()?;
+        let key = ChainKey::of(x5c);
+        if let Some(chain) = self.cache.get(&key, now_s) {
+            jws.verify_es256(&chain.leaf_key)?;
             return Ok(chain);
         }
-        let header = jws.decode_header()?;
-        header.check_alg()?;
-        let chain = chain::verify_chain(header.x5c()?, &self.roots)?;
-        self.cache.insert(jws.header, chain, now_s);
+        let chain = chain::verify_chain(x5c, &self.roots)?;
+        jws.verify_es256(&chain.leaf_key)?;
+        // Only now: caching before the signature let a genuine x5c with a garbage signature
+        // take an entry (and evict a good one) on every request.
+        self.cache.insert(key, chain, now_s);
         Ok(chain)
     }
 
@@ -377,8 +388,7 @@ impl AppleStore {
         signed_date: fn(&T) -> Option<i64>,
     ) -> Result<T, Rejection> {
         let jws = CompactJws::split(compact)?;
-        let chain = self.chain(&jws, now_s)?;
-        jws.verify_es256(&chain.leaf_key)?;
+        let chain = self.authenticate(&jws, now_s)?;
         let value: T = jws
             .decode_payload()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
@@ -833,8 +843,7 @@ impl Notification for AppleNotification {
     }
 
     fn occurred_at(&self) -> Option<SystemTime> {
-        let ms = u64::try_from(self.payload.signed_date?).ok()?;
-        UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+        crate::clock::time_from_unix_millis(self.payload.signed_date?)
     }
 }
 
@@ -1021,5 +1030,148 @@ mod tests {
         )
         .expect("payload");
         assert!(store.check_app(&p).is_ok());
+    }
+}
+
+/// Tests that need the test signer's chain.
+#[cfg(all(test, feature = "test-util"))]
+mod signed_tests {
+    use super::*;
+    use crate::testing::AppleSigner;
+    use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+    use serde_json::Value;
+
+    const NOW: u64 = 1_767_225_600;
+    const SIGNED_MS: i64 = 1_767_225_570_000;
+
+    fn signer() -> AppleSigner {
+        AppleSigner::new("com.example.cache", Environment::Sandbox)
+    }
+
+    fn genuine(s: &AppleSigner) -> String {
+        let body = s.notification(
+            "DID_RENEW",
+            None,
+            "u-1",
+            Some("2000000000000001"),
+            SIGNED_MS,
+        );
+        let v: Value = serde_json::from_slice(&body).expect("json");
+        v["signedPayload"].as_str().expect("jws").to_owned()
+    }
+
+    /// `jws` with its header replaced by `edit(header)`, signed again with the signer's leaf key:
+    /// a JWS Apple could have sent, with the same certificates.
+    fn resigned(s: &AppleSigner, jws: &str, edit: impl FnOnce(&mut Value)) -> String {
+        let mut parts = jws.split('.');
+        let (header, payload) = (parts.next().expect("h"), parts.next().expect("p"));
+        let mut header: Value =
+            serde_json::from_slice(&jws::decode_b64url(header).expect("b64")).expect("json");
+        edit(&mut header);
+        let input = format!(
+            "{}.{payload}",
+            jws::encode_b64url(header.to_string().as_bytes())
+        );
+        let pem = s.to_pem();
+        let pkcs8 = x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
+            .filter_map(Result::ok)
+            .find(|p| p.label == "PRIVATE KEY")
+            .expect("key")
+            .contents;
+        let rng = ring::rand::SystemRandom::new();
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
+            .expect("leaf key");
+        let sig = key.sign(&rng, input.as_bytes()).expect("sign");
+        format!("{input}.{}", jws::encode_b64url(sig.as_ref()))
+    }
+
+    fn verify(
+        store: &AppleStore,
+        s: &AppleSigner,
+        jws: &str,
+    ) -> Result<AppleNotification, Rejection> {
+        store.verify_at(&s.body(jws), store.now())
+    }
+
+    #[test]
+    fn protected_header_over_16_kib_is_malformed() {
+        let s = signer();
+        let store = s.store().with_clock(Clock::from_unix(NOW));
+        let padded = resigned(&s, &genuine(&s), |h| {
+            h["pad"] = Value::from("x".repeat(16 * 1024));
+        });
+        let r = verify(&store, &s, &padded).expect_err("too large");
+        assert_eq!(r.kind(), RejectionKind::Malformed);
+        assert_eq!(r.status(), 400);
+        assert_eq!(store.cache.len(), 0, "the chain was never looked at");
+    }
+
+    #[test]
+    fn jws_signature_must_verify_before_its_chain_is_cached() {
+        let s = signer();
+        let store = s.store().with_clock(Clock::from_unix(NOW));
+        let jws = genuine(&s);
+        let (input, _) = jws.rsplit_once('.').expect("three parts");
+        let garbage = format!("{input}.{}", jws::encode_b64url(&[7; 64]));
+        let r = verify(&store, &s, &garbage).expect_err("bad signature");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+        assert_eq!(
+            store.cache.len(),
+            0,
+            "a chain whose leaf did not sign is not cached"
+        );
+
+        // Nor does a stream of them evict a good entry.
+        let store = s
+            .store()
+            .with_clock(Clock::from_unix(NOW))
+            .with_chain_cache(1, Duration::from_secs(900));
+        verify(&store, &s, &jws).expect("genuine");
+        for i in 0..3 {
+            let padded = resigned(&s, &jws, |h| h["pad"] = Value::from(i));
+            let (input, _) = padded.rsplit_once('.').expect("three parts");
+            let garbage = format!("{input}.{}", jws::encode_b64url(&[7; 64]));
+            assert!(verify(&store, &s, &garbage).is_err());
+        }
+        let hits = store.cache.hits();
+        verify(&store, &s, &jws).expect("genuine");
+        assert_eq!(
+            store.cache.hits(),
+            hits + 1,
+            "the good entry is still there"
+        );
+    }
+
+    #[test]
+    fn signed_date_out_of_range_is_no_occurred_at_never_a_panic() {
+        let s = signer();
+        // Validity at "now": at `signedDate` an i64::MAX date is past every certificate.
+        let store = s
+            .store()
+            .with_clock(Clock::from_unix(NOW))
+            .with_validity_date(ValidityDate::Now);
+        let body = s.notification("DID_RENEW", None, "u-1", Some("2000000000000001"), i64::MAX);
+        let n = store.verify_at(&body, store.now()).expect("authentic");
+        assert_eq!(n.signed_date(), Some(i64::MAX));
+        assert_eq!(n.occurred_at(), None);
+    }
+
+    #[test]
+    fn chain_cache_is_keyed_by_the_certificates_not_the_header() {
+        let s = signer();
+        let store = s.store().with_clock(Clock::from_unix(NOW));
+        let jws = genuine(&s);
+        verify(&store, &s, &jws).expect("genuine");
+        let padded = resigned(&s, &jws, |h| {
+            h["kid"] = Value::from("padding");
+            h["pad"] = Value::from("x".repeat(4096));
+        });
+        verify(&store, &s, &padded).expect("same certificates, other header fields");
+        assert_eq!(store.cache.len(), 1, "one entry for one chain");
+        assert_eq!(
+            store.cache.hits(),
+            1,
+            "the second header hit the first one's entry"
+        );
     }
 }

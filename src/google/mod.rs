@@ -81,7 +81,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -459,8 +459,7 @@ impl Notification for GoogleNotification {
     }
 
     fn occurred_at(&self) -> Option<SystemTime> {
-        let ms = u64::try_from(self.notification.event_time_millis).ok()?;
-        UNIX_EPOCH.checked_add(Duration::from_millis(ms))
+        crate::clock::time_from_unix_millis(self.notification.event_time_millis)
     }
 }
 

@@ -5,7 +5,7 @@
 //! JSON: deserialize it into your own type with [`StripeEvent::object_as`] when you need it.
 
 use std::fmt;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use serde::de::{self, IgnoredAny, MapAccess, Visitor};
@@ -322,10 +322,10 @@ impl Notification for StripeEvent {
         }
     }
 
+    /// `created`; `None` when it is before 1970 or after 9999 (an authentic event is still
+    /// delivered: the time is informational).
     fn occurred_at(&self) -> Option<SystemTime> {
-        u64::try_from(self.wire.created)
-            .ok()
-            .map(|s| UNIX_EPOCH + Duration::from_secs(s))
+        crate::clock::time_from_unix_seconds(self.wire.created)
     }
 }
 

@@ -111,11 +111,7 @@ impl StripeStore {
         body: &Bytes,
         now: SystemTime,
     ) -> Result<StripeEvent, Rejection> {
-        let header = headers
-            .get(&STRIPE_SIGNATURE)
-            .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?
-            .to_str()
-            .map_err(|_| Rejection::malformed("Stripe-Signature is not ASCII"))?;
+        let header = signature_header_value(headers)?;
         let parsed = signature::SignatureHeader::parse(header)?;
         parsed.verify(&self.keys, body)?;
         parsed.check_time(unix_seconds(now), self.tolerance)?;
@@ -130,14 +126,32 @@ impl StripeStore {
     /// Only the signature check (no timestamp, no parsing): the floor the benchmarks compare
     /// against, and a building block for custom pipelines.
     pub fn verify_signature(&self, headers: &HeaderMap, body: &[u8]) -> Result<i64, Rejection> {
-        let header = headers
-            .get(&STRIPE_SIGNATURE)
-            .and_then(|h| h.to_str().ok())
-            .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?;
+        let header = signature_header_value(headers)?;
         let parsed = signature::SignatureHeader::parse(header)?;
         parsed.verify(&self.keys, body)?;
         Ok(parsed.t)
     }
+}
+
+/// The one `Stripe-Signature` header, as text. Missing, repeated or not ASCII: malformed.
+///
+/// Stripe sends one. Two are ambiguous: `HeaderMap::get` reads the first, a proxy or framework
+/// that joins repeated fields with `,` (RFC 9110 §5.3) reads both as one value with two `t`,
+/// so two readers of the same request would disagree on what was signed. Refused, as a
+/// duplicate `t` is, and a duplicate `Authorization` for Google.
+fn signature_header_value(headers: &HeaderMap) -> Result<&str, Rejection> {
+    let mut values = headers.get_all(&STRIPE_SIGNATURE).iter();
+    let value = values
+        .next()
+        .ok_or_else(|| Rejection::malformed("missing Stripe-Signature header"))?;
+    if values.next().is_some() {
+        return Err(Rejection::malformed(
+            "more than one Stripe-Signature header",
+        ));
+    }
+    value
+        .to_str()
+        .map_err(|_| Rejection::malformed("Stripe-Signature is not ASCII"))
 }
 
 impl fmt::Debug for StripeStore {
@@ -184,6 +198,57 @@ mod tests {
             "{shown}"
         );
         assert!(shown.contains("2 redacted"));
+    }
+
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn more_than_one_stripe_signature_header_is_malformed() {
+        use crate::testing::StripeSigner;
+        let signer = StripeSigner::new("whsec_test");
+        let body = signer.event("evt_1", "customer.created", "{}", 1_767_225_570);
+        let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
+        let mut headers = signer.headers(1_767_225_570, &body);
+        assert!(store.verify_at(&headers, &body, store.now()).is_ok());
+        // A second, genuine value: each alone verifies, together they are ambiguous.
+        let again = signer.signature(1_767_225_571, &body);
+        headers.append("stripe-signature", again.parse().expect("value"));
+        for r in [
+            store.verify_at(&headers, &body, store.now()).map(|_| ()),
+            store.verify_signature(&headers, &body).map(|_| ()),
+        ] {
+            let r = r.expect_err("two headers");
+            assert_eq!(r.kind(), RejectionKind::Malformed);
+            assert_eq!(r.status(), 400);
+        }
+    }
+
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn created_out_of_range_is_no_occurred_at_never_a_panic() {
+        use crate::store::Notification as _;
+        use crate::testing::StripeSigner;
+        let signer = StripeSigner::new("whsec_test");
+        let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
+        let body = signer.event("evt_1", "customer.created", "{}", i64::MAX);
+        let headers = signer.headers(1_767_225_570, &body);
+        let event = store
+            .verify_at(&headers, &body, store.now())
+            .expect("authentic");
+        assert_eq!(event.created(), i64::MAX);
+        assert_eq!(event.occurred_at(), None);
+        let json = serde_json::to_value(crate::Event::of(&event)).expect("serializes");
+        assert!(json["occurred_at"].is_null());
+
+        // `created` is required and an integer: past i64 the body is not an event at all.
+        let body = Bytes::from(
+            String::from_utf8_lossy(&body).replace(&i64::MAX.to_string(), &u64::MAX.to_string()),
+        );
+        let headers = signer.headers(1_767_225_570, &body);
+        let r = store
+            .verify_at(&headers, &body, store.now())
+            .expect_err("not an event");
+        assert_eq!(r.kind(), RejectionKind::Malformed);
+        assert!(r.is_authentic(), "dead-lettered, not refused");
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! (<https://docs.stripe.com/webhooks/signature>). Where Stripe's SDKs disagree, this follows the
 //! decisions recorded in the shared fixtures' `stripe/SOURCES.md`:
 //!
+//! - exactly one `Stripe-Signature` header; two are malformed, like a duplicate `t` (a proxy
+//!   that joins repeated fields with `,` would read them as one value);
 //! - items are split on `,` and `=` and never trimmed (`" v1"` is not `v1`), like stripe-go,
 //!   -python, -node, -php and -java;
 //! - exactly one `t`, decimal digits only; a duplicate `t` is ambiguous and rejected;

@@ -51,7 +51,8 @@ impl SnsSigner {
     /// The file name the test certificate is pinned under.
     pub const CERT_FILE_NAME: &'static str =
         "SimpleNotificationService-store-notifications-test.pem";
-    /// The `SigningCertURL` of signed messages.
+    /// The `SigningCertURL` of messages for a topic in `us-east-1`, as [`TOPIC_ARN`](SnsSigner::TOPIC_ARN)
+    /// (for another topic, the same file on the SNS host of its region).
     pub const CERT_URL: &'static str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-store-notifications-test.pem";
     /// The default `TopicArn`.
     pub const TOPIC_ARN: &'static str =
@@ -73,7 +74,9 @@ impl SnsSigner {
         }
     }
 
-    /// Signs for another topic.
+    /// Signs for another topic. `SigningCertURL`, `SubscribeURL` and `UnsubscribeURL` are then
+    /// on the SNS host of that topic's region, as SNS sends them (`us-east-1` if the ARN names
+    /// none).
     #[must_use]
     pub fn with_topic_arn(mut self, topic_arn: impl Into<String>) -> Self {
         self.topic_arn = topic_arn.into();
@@ -119,9 +122,10 @@ impl SnsSigner {
     ) -> SnsBuilder {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let n = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+        let host = self.host();
         let subscribe_url = token.as_ref().map(|t| {
             format!(
-                "https://sns.us-east-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={}&Token={t}",
+                "https://{host}/?Action=ConfirmSubscription&TopicArn={}&Token={t}",
                 self.topic_arn
             )
         });
@@ -134,10 +138,21 @@ impl SnsSigner {
             message,
             timestamp: "2025-12-31T23:59:30.000Z".to_owned(),
             version: SignatureVersion::V2,
-            cert_url: Self::CERT_URL.to_owned(),
+            cert_url: format!("https://{host}/{}", Self::CERT_FILE_NAME),
             subscribe_url,
             token,
         }
+    }
+
+    /// The SNS host of the topic's region (`sns.us-east-1.amazonaws.com` by default).
+    fn host(&self) -> String {
+        let region = crate::amazon::topic_arn_region(&self.topic_arn).unwrap_or("us-east-1");
+        let domain = if region.starts_with("cn-") {
+            "amazonaws.com.cn"
+        } else {
+            "amazonaws.com"
+        };
+        format!("sns.{region}.{domain}")
     }
 
     /// Signs `data` as SNS does for `version` (base64 of the RSA PKCS#1 v1.5 signature).
@@ -264,7 +279,8 @@ impl SnsBuilder {
         self
     }
 
-    /// `SigningCertURL` (default [`SnsSigner::CERT_URL`]), to test the URL rules.
+    /// `SigningCertURL` (default [`SnsSigner::CERT_URL`], on the host of the signer's topic's
+    /// region), to test the URL rules.
     #[must_use]
     pub fn signing_cert_url(mut self, url: impl Into<String>) -> Self {
         self.cert_url = url.into();
@@ -317,7 +333,8 @@ impl SnsBuilder {
         fields.push(("Signature", &signature));
         fields.push(("SigningCertURL", &self.cert_url));
         let unsubscribe = format!(
-            "https://sns.us-east-1.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={}:test",
+            "https://{}/?Action=Unsubscribe&SubscriptionArn={}:test",
+            self.signer.host(),
             self.topic_arn
         );
         if notification {

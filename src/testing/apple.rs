@@ -260,9 +260,9 @@ impl AppleSigner {
             "originalTransactionId": original_transaction_id,
             "bundleId": self.bundle_id,
             "productId": self.product_id,
-            "purchaseDate": signed_date_ms - 1000,
-            "originalPurchaseDate": signed_date_ms - 1000,
-            "expiresDate": signed_date_ms + 30 * 86_400_000,
+            "purchaseDate": signed_date_ms.saturating_sub(1000),
+            "originalPurchaseDate": signed_date_ms.saturating_sub(1000),
+            "expiresDate": signed_date_ms.saturating_add(30 * 86_400_000),
             "quantity": 1,
             "type": "Auto-Renewable Subscription",
             "inAppOwnershipType": "PURCHASED",
@@ -290,7 +290,7 @@ impl AppleSigner {
             "autoRenewStatus": 1,
             "signedDate": signed_date_ms,
             "environment": self.environment.as_str(),
-            "renewalDate": signed_date_ms + 30 * 86_400_000,
+            "renewalDate": signed_date_ms.saturating_add(30 * 86_400_000),
         });
         self.sign(payload.to_string().as_bytes())
     }
