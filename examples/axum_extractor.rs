@@ -9,7 +9,7 @@
 use axum::Router;
 use axum::extract::FromRef;
 use axum::routing::post;
-use store_notifications::{Endpoint, InMemoryReceipts, StoreKind, StripeStore, Verified};
+use store_notifications::{Endpoint, InMemoryReceipts, StoreId, StripeStore, Verified};
 
 /// Your application's state, with the endpoint in it.
 #[derive(Clone)]
@@ -38,7 +38,7 @@ async fn on_stripe(Verified(event): Verified<StripeStore>) -> &'static str {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("STRIPE_WEBHOOK_SECRET").map_err(|_| "set STRIPE_WEBHOOK_SECRET")?;
     let receipts = InMemoryReceipts::new();
-    receipts.insert(StoreKind::Stripe, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
+    receipts.insert(StoreId::STRIPE, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
     let state = AppState {
         stripe: Endpoint::new(StripeStore::new(secret), receipts),
     };

@@ -8,7 +8,7 @@
 use axum::routing::post;
 use axum::{Extension, Router};
 use store_notifications::stripe::StripeEvent;
-use store_notifications::{Endpoint, InMemoryReceipts, StoreKind, StripeStore};
+use store_notifications::{Endpoint, InMemoryReceipts, StoreId, StripeStore};
 
 async fn on_stripe(Extension(event): Extension<StripeEvent>) -> &'static str {
     // Only tracked receipts and unreferenced events get here, verified.
@@ -25,7 +25,7 @@ async fn on_stripe(Extension(event): Extension<StripeEvent>) -> &'static str {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let secret = std::env::var("STRIPE_WEBHOOK_SECRET").map_err(|_| "set STRIPE_WEBHOOK_SECRET")?;
     let receipts = InMemoryReceipts::new(); // your own ReceiptHook in production
-    receipts.insert(StoreKind::Stripe, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
+    receipts.insert(StoreId::STRIPE, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
 
     let stripe = Endpoint::new(StripeStore::new(secret), receipts);
     let app = Router::new().route(

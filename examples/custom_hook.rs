@@ -11,7 +11,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::SqlitePoolOptions;
 use store_notifications::testing::StripeSigner;
 use store_notifications::{
-    BoxError, Endpoint, Processed, Receipt, ReceiptHook, StoreKind, StripeStore,
+    BoxError, Endpoint, Processed, Receipt, ReceiptHook, StoreId, StripeStore,
 };
 
 /// "Does this receipt exist here?", answered from the app's own table.
@@ -23,7 +23,7 @@ struct Subscriptions {
 impl ReceiptHook for Subscriptions {
     async fn receipt_exists(&self, receipt: &Receipt) -> Result<bool, BoxError> {
         // This app only sells through Stripe; other stores' receipts are never tracked here.
-        if receipt.store != StoreKind::Stripe {
+        if receipt.store != StoreId::STRIPE {
             return Ok(false);
         }
         // An error (database down) becomes a 503, so Stripe retries later: nothing is lost.

@@ -27,7 +27,7 @@ mod app;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use store_notifications::{BoxError, StoreKind};
+use store_notifications::{BoxError, StoreId};
 
 use app::config::DEFAULT_DEMO_KEYS_DIR;
 use app::stores::{self, Sample};
@@ -63,7 +63,7 @@ async fn run(args: Vec<String>) -> Result<u16, BoxError> {
     }
     let [store, url] =
         <[String; 2]>::try_from(positional).map_err(|_| "expected exactly a store and a URL")?;
-    let kind: StoreKind = store.parse()?;
+    let kind: StoreId = store.parse()?;
     let module = stores::module(kind)
         .ok_or_else(|| format!("{kind} is not supported by this build of the gateway"))?;
     let dir = std::env::var_os("DEMO_KEYS_DIR")

@@ -16,14 +16,14 @@ use http::HeaderMap;
 
 use crate::BoxError;
 use crate::rejection::Rejection;
-use crate::store::StoreKind;
+use crate::store::StoreId;
 
 /// One authentic-but-unusable delivery.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct DeadLetter {
     /// The store.
-    pub store: StoreKind,
+    pub store: StoreId,
     /// Why the payload was unusable.
     pub rejection: Rejection,
     /// The request headers (authorization headers are removed).
@@ -37,7 +37,7 @@ pub struct DeadLetter {
 impl DeadLetter {
     /// A dead letter. Credentials (`Authorization`) are dropped from the headers.
     pub fn new(
-        store: StoreKind,
+        store: StoreId,
         rejection: Rejection,
         headers: &HeaderMap,
         body: Bytes,

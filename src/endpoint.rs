@@ -237,14 +237,17 @@ impl<S: Store> Endpoint<S> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let read = bounded(self.timeouts.body, read_body(headers, body, self.body_limit))
-            .await
-            .unwrap_or_else(|| {
-                Err(Rejection::new(
-                    RejectionKind::RequestTimeout,
-                    "the body did not arrive in time; retry",
-                ))
-            });
+        let read = bounded(
+            self.timeouts.body,
+            read_body(headers, body, self.body_limit),
+        )
+        .await
+        .unwrap_or_else(|| {
+            Err(Rejection::new(
+                RejectionKind::RequestTimeout,
+                "the body did not arrive in time; retry",
+            ))
+        });
         match read {
             Ok(bytes) => {
                 let processed = self.process(headers, bytes.clone()).await;
@@ -267,17 +270,20 @@ impl<S: Store> Endpoint<S> {
             Disposition::Test => Outcome::Test,
             Disposition::Unreferenced => Outcome::Unreferenced,
             Disposition::Control => {
-                let handled =
-                    bounded(self.timeouts.control, self.store.handle_control(&notification)).await;
+                let handled = bounded(
+                    self.timeouts.control,
+                    self.store.handle_control(&notification),
+                )
+                .await;
                 return match handled {
                     Some(Ok(subscription)) => {
                         if let Some(sub) = subscription {
                             let recorded = bounded(
                                 self.timeouts.hook,
-                                self.status.record_subscription(S::KIND, &sub),
+                                self.status.record_subscription(S::ID, &sub),
                             )
                             .await;
-                            status_failed(S::KIND, recorded);
+                            status_failed(S::ID, recorded);
                         }
                         self.answer(Outcome::Control, None).await
                     }
@@ -298,7 +304,11 @@ impl<S: Store> Endpoint<S> {
                     Some(Ok(false)) => return self.answer(Outcome::Untracked, None).await,
                     Some(Err(e)) => {
                         return self
-                            .fail(RejectionKind::HookFailed, "receipt lookup failed; retry", &e)
+                            .fail(
+                                RejectionKind::HookFailed,
+                                "receipt lookup failed; retry",
+                                &e,
+                            )
                             .await;
                     }
                     None => {
@@ -326,7 +336,7 @@ impl<S: Store> Endpoint<S> {
         body: Bytes,
         rejection: Rejection,
     ) -> Processed<S::Notification> {
-        let letter = DeadLetter::new(S::KIND, rejection.clone(), headers, body, self.clock.now());
+        let letter = DeadLetter::new(S::ID, rejection.clone(), headers, body, self.clock.now());
         match bounded(self.timeouts.hook, self.dead_letters.dead_letter(letter)).await {
             Some(Ok(())) => {}
             Some(Err(e)) => {
@@ -363,7 +373,7 @@ impl<S: Store> Endpoint<S> {
         cause: &(dyn fmt::Display + Sync),
     ) -> Processed<S::Notification> {
         let rejection = Rejection::new(kind, message);
-        tracing::error!(store = %S::KIND, reason = %kind, error = %cause,
+        tracing::error!(store = %S::ID, reason = %kind, error = %cause,
             "{message}: answering {}", kind.status().as_u16());
         self.answer(Outcome::Rejected(kind), Some(rejection)).await
     }
@@ -372,10 +382,10 @@ impl<S: Store> Endpoint<S> {
         if rejection.kind().is_transient() {
             // The one log line of a retry the store will make (keys or certificates
             // unobtainable, a body too slow): an operator must see it.
-            tracing::warn!(store = %S::KIND, %rejection, "answering {}; the store retries",
+            tracing::warn!(store = %S::ID, %rejection, "answering {}; the store retries",
                 rejection.status().as_u16());
         } else {
-            tracing::debug!(store = %S::KIND, %rejection, "notification rejected");
+            tracing::debug!(store = %S::ID, %rejection, "notification rejected");
         }
         self.answer(Outcome::Rejected(rejection.kind()), Some(rejection))
             .await
@@ -395,15 +405,15 @@ impl<S: Store> Endpoint<S> {
         // retry a notification the handler already has.
         let recorded = bounded(
             self.timeouts.hook,
-            self.status.record(S::KIND, outcome, self.clock.now()),
+            self.status.record(S::ID, outcome, self.clock.now()),
         )
         .await;
-        status_failed(S::KIND, recorded);
+        status_failed(S::ID, recorded);
     }
 }
 
 /// Logs a status store that failed or timed out (never fatal: status is observability).
-fn status_failed(store: crate::StoreKind, recorded: Option<Result<(), crate::BoxError>>) {
+fn status_failed(store: crate::StoreId, recorded: Option<Result<(), crate::BoxError>>) {
     match recorded {
         Some(Ok(())) => {}
         Some(Err(e)) => tracing::warn!(store = %store, error = %e, "status store failed"),

@@ -11,7 +11,7 @@ use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
 
 use crate::clock::rfc3339;
-use crate::store::{Disposition, Notification, StoreKind};
+use crate::store::{Disposition, Notification, StoreId};
 
 /// What happened, across stores.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -66,7 +66,7 @@ impl fmt::Display for EventKind {
 #[non_exhaustive]
 pub struct Event {
     /// The store.
-    pub store: StoreKind,
+    pub store: StoreId,
     /// What happened.
     pub kind: EventKind,
     /// The store's idempotency id.

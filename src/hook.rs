@@ -14,7 +14,7 @@ use std::sync::{Arc, PoisonError, RwLock};
 use async_trait::async_trait;
 
 use crate::BoxError;
-use crate::store::StoreKind;
+use crate::store::StoreId;
 
 /// What a notification is about: the store's receipt reference and what came with it.
 ///
@@ -28,7 +28,7 @@ use crate::store::StoreKind;
 #[non_exhaustive]
 pub struct Receipt {
     /// The store.
-    pub store: StoreKind,
+    pub store: StoreId,
     /// The store's receipt reference (see the table above).
     pub reference: String,
     /// The product (Apple `productId`, Google `subscriptionId`/`sku`, Amazon `sku` …), if sent.
@@ -37,18 +37,35 @@ pub struct Receipt {
     pub app: Option<String>,
     /// The environment (`Production`, `Sandbox`, `live`, `test` …), if sent.
     pub environment: Option<String>,
+    /// Whether `reference` is a credential (a Google purchase token is a bearer token for
+    /// Google's API): then `Debug` shows only its length.
+    sensitive: bool,
 }
 
 impl Receipt {
     /// A receipt of `store` with the given reference.
-    pub fn new(store: StoreKind, reference: impl Into<String>) -> Self {
+    pub fn new(store: StoreId, reference: impl Into<String>) -> Self {
         Receipt {
             store,
             reference: reference.into(),
             product: None,
             app: None,
             environment: None,
+            sensitive: false,
         }
+    }
+
+    /// Marks the reference as a credential, kept out of `Debug` output and logs (a store
+    /// whose references are bearer tokens builds its receipts this way).
+    #[must_use]
+    pub fn sensitive(mut self) -> Self {
+        self.sensitive = true;
+        self
+    }
+
+    /// Whether the reference is a credential (see [`sensitive`](Receipt::sensitive)).
+    pub fn is_sensitive(&self) -> bool {
+        self.sensitive
     }
 
     /// With the product identifier.
@@ -73,10 +90,10 @@ impl Receipt {
     }
 }
 
-// Purchase tokens are bearer credentials for Google's API: keep them out of logs.
+// Credentials (purchase tokens) stay out of logs.
 impl fmt::Debug for Receipt {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let reference: &dyn fmt::Debug = if self.store == StoreKind::Google {
+        let reference: &dyn fmt::Debug = if self.sensitive {
             &Redacted(self.reference.len())
         } else {
             &self.reference
@@ -105,13 +122,13 @@ impl fmt::Debug for Redacted {
 /// `Fn(Receipt) -> impl Future<Output = Result<bool, E>>` closure is a hook:
 ///
 /// ```
-/// use store_notifications::{Receipt, ReceiptHook, StoreKind};
+/// use store_notifications::{Receipt, ReceiptHook, StoreId};
 ///
 /// let hook = |receipt: Receipt| async move {
 ///     Ok::<_, std::io::Error>(receipt.reference.starts_with("sub_"))
 /// };
 /// # tokio_test_block_on(async {
-/// let tracked = hook.receipt_exists(&Receipt::new(StoreKind::Stripe, "sub_1")).await.unwrap();
+/// let tracked = hook.receipt_exists(&Receipt::new(StoreId::STRIPE, "sub_1")).await.unwrap();
 /// assert!(tracked);
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
@@ -160,16 +177,16 @@ impl ReceiptHook for AlwaysTracked {
 /// Cheap to clone (clones share the set). Good for tests and single-instance demos.
 ///
 /// ```
-/// use store_notifications::{InMemoryReceipts, StoreKind};
+/// use store_notifications::{InMemoryReceipts, StoreId};
 /// let receipts = InMemoryReceipts::new();
-/// assert!(receipts.insert(StoreKind::Apple, "2000000123456789"));
-/// assert!(receipts.contains(StoreKind::Apple, "2000000123456789"));
-/// assert!(!receipts.contains(StoreKind::Google, "2000000123456789"));
+/// assert!(receipts.insert(StoreId::APPLE, "2000000123456789"));
+/// assert!(receipts.contains(StoreId::APPLE, "2000000123456789"));
+/// assert!(!receipts.contains(StoreId::GOOGLE, "2000000123456789"));
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct InMemoryReceipts {
     // Keyed by store first so a lookup borrows the reference instead of allocating a key.
-    set: Arc<RwLock<HashMap<StoreKind, HashSet<String>>>>,
+    set: Arc<RwLock<HashMap<StoreId, HashSet<String>>>>,
 }
 
 impl InMemoryReceipts {
@@ -179,7 +196,7 @@ impl InMemoryReceipts {
     }
 
     /// Tracks a receipt; `false` if it was already tracked.
-    pub fn insert(&self, store: StoreKind, reference: impl Into<String>) -> bool {
+    pub fn insert(&self, store: StoreId, reference: impl Into<String>) -> bool {
         self.set
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -189,7 +206,7 @@ impl InMemoryReceipts {
     }
 
     /// Stops tracking a receipt; `false` if it was not tracked.
-    pub fn remove(&self, store: StoreKind, reference: &str) -> bool {
+    pub fn remove(&self, store: StoreId, reference: &str) -> bool {
         self.set
             .write()
             .unwrap_or_else(PoisonError::into_inner)
@@ -198,7 +215,7 @@ impl InMemoryReceipts {
     }
 
     /// Whether a receipt is tracked.
-    pub fn contains(&self, store: StoreKind, reference: &str) -> bool {
+    pub fn contains(&self, store: StoreId, reference: &str) -> bool {
         self.set
             .read()
             .unwrap_or_else(PoisonError::into_inner)
@@ -206,12 +223,14 @@ impl InMemoryReceipts {
             .is_some_and(|refs| refs.contains(reference))
     }
 
-    /// How many receipts are tracked.
+    /// How many receipts are tracked, over every store.
     pub fn len(&self) -> usize {
         self.set
             .read()
             .unwrap_or_else(PoisonError::into_inner)
-            .len()
+            .values()
+            .map(HashSet::len)
+            .sum()
     }
 
     /// Whether no receipt is tracked.
@@ -234,7 +253,7 @@ pub mod conformance {
     use std::future::Future;
 
     use super::{Receipt, ReceiptHook};
-    use crate::store::StoreKind;
+    use crate::store::StoreId;
 
     /// Checks the rules every hook must follow, panicking with a clear message on the first
     /// one broken. `track` must make the given receipt tracked in your storage.
@@ -269,7 +288,7 @@ pub mod conformance {
                 Err(e) => panic!("hook errored on {r:?}: {e}"),
             }
         };
-        let apple = Receipt::new(StoreKind::Apple, "conformance-2000000000000001");
+        let apple = Receipt::new(StoreId::APPLE, "conformance-2000000000000001");
         assert!(
             !exists(apple.clone()).await,
             "an unknown receipt must be untracked"
@@ -296,7 +315,7 @@ pub mod conformance {
             "product, app and environment must not change the answer"
         );
 
-        let other_store = Receipt::new(StoreKind::Amazon, apple.reference.clone());
+        let other_store = Receipt::new(StoreId::AMAZON, apple.reference.clone());
         assert!(
             !exists(other_store).await,
             "the same reference under another store is another receipt"
@@ -308,7 +327,7 @@ pub mod conformance {
             String::new(),
         ] {
             assert!(
-                !exists(Receipt::new(StoreKind::Apple, variant.clone())).await,
+                !exists(Receipt::new(StoreId::APPLE, variant.clone())).await,
                 "references are compared exactly: {variant:?} must be untracked"
             );
         }
@@ -341,34 +360,58 @@ mod tests {
             }
         };
         let hook: Arc<dyn ReceiptHook> = Arc::new(hook);
-        let ask = |s: &str| block_on(hook.receipt_exists(&Receipt::new(StoreKind::Stripe, s)));
+        let ask = |s: &str| block_on(hook.receipt_exists(&Receipt::new(StoreId::STRIPE, s)));
         assert!(ask("yes").expect("ok"));
         assert!(!ask("no").expect("ok"));
         assert_eq!(ask("boom").expect_err("err").to_string(), "db down");
     }
 
     #[test]
-    fn google_purchase_tokens_are_redacted_in_debug() {
-        let r = Receipt::new(StoreKind::Google, "secret-token");
-        assert!(!format!("{r:?}").contains("secret-token"));
-        let r = Receipt::new(StoreKind::Apple, "2000000000000001");
+    fn sensitive_references_are_redacted_in_debug_whatever_the_store() {
+        const PADDLE: StoreId = StoreId::new("paddle");
+        for store in [StoreId::GOOGLE, PADDLE] {
+            let r = Receipt::new(store, "secret-token").sensitive();
+            assert!(r.is_sensitive());
+            assert!(!format!("{r:?}").contains("secret-token"), "{store}");
+            assert!(format!("{r:?}").contains("<redacted 12 bytes>"), "{store}");
+        }
+        let r = Receipt::new(StoreId::APPLE, "2000000000000001");
+        assert!(!r.is_sensitive());
         assert!(format!("{r:?}").contains("2000000000000001"));
+    }
+
+    #[test]
+    fn in_memory_receipts_count_receipts_not_stores() {
+        let set = InMemoryReceipts::new();
+        assert!(set.insert(StoreId::APPLE, "a1"));
+        assert!(set.insert(StoreId::APPLE, "a2"));
+        assert!(set.insert(StoreId::GOOGLE, "g1"));
+        assert_eq!(set.len(), 3);
+        for (store, r) in [
+            (StoreId::APPLE, "a1"),
+            (StoreId::APPLE, "a2"),
+            (StoreId::GOOGLE, "g1"),
+        ] {
+            assert!(set.remove(store, r));
+        }
+        assert_eq!(set.len(), 0);
+        assert!(set.is_empty(), "empty after the last removal");
     }
 
     #[test]
     fn in_memory_receipts_insert_and_remove() {
         let set = InMemoryReceipts::new();
         assert!(set.is_empty());
-        assert!(set.insert(StoreKind::Amazon, "r1"));
-        assert!(!set.insert(StoreKind::Amazon, "r1"));
+        assert!(set.insert(StoreId::AMAZON, "r1"));
+        assert!(!set.insert(StoreId::AMAZON, "r1"));
         assert_eq!(set.len(), 1);
-        assert!(set.remove(StoreKind::Amazon, "r1"));
-        assert!(!set.contains(StoreKind::Amazon, "r1"));
+        assert!(set.remove(StoreId::AMAZON, "r1"));
+        assert!(!set.contains(StoreId::AMAZON, "r1"));
     }
 
     #[test]
     fn always_tracked_tracks_everything() {
-        let r = Receipt::new(StoreKind::Apple, "x");
+        let r = Receipt::new(StoreId::APPLE, "x");
         assert!(block_on(AlwaysTracked.receipt_exists(&r)).expect("ok"));
     }
 }

@@ -13,7 +13,7 @@
 //! ```
 //! # #[cfg(feature = "stripe")] {
 //! use axum::{Extension, Router, routing::post};
-//! use store_notifications::{Endpoint, InMemoryReceipts, StoreKind, StripeStore};
+//! use store_notifications::{Endpoint, InMemoryReceipts, StoreId, StripeStore};
 //! use store_notifications::stripe::StripeEvent;
 //!
 //! async fn on_stripe(Extension(event): Extension<StripeEvent>) -> &'static str {
@@ -23,7 +23,7 @@
 //! }
 //!
 //! let receipts = InMemoryReceipts::new(); // or your own `ReceiptHook` over your database
-//! receipts.insert(StoreKind::Stripe, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
+//! receipts.insert(StoreId::STRIPE, "sub_1Pgc6rB7WZ01zgkWNy0Cn5nw");
 //!
 //! let stripe = Endpoint::new(StripeStore::new("whsec_…"), receipts);
 //! let app: Router = Router::new()
@@ -114,7 +114,7 @@ pub use status::{
     InMemoryStatus, Outcome, StatusService, StatusSnapshot, StatusStore, Subscription,
     SubscriptionState,
 };
-pub use store::{Disposition, Notification, Store, StoreKind, UnknownStore};
+pub use store::{Disposition, Notification, Store, StoreId, UnknownStore};
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
 

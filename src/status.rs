@@ -20,7 +20,7 @@ use serde::{Serialize, Serializer};
 use crate::BoxError;
 use crate::clock::rfc3339;
 use crate::rejection::RejectionKind;
-use crate::store::StoreKind;
+use crate::store::StoreId;
 
 /// What the pipeline did with one delivery. Put into every response's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -219,7 +219,7 @@ impl Serialize for StoreStatus {
 #[non_exhaustive]
 pub struct StatusSnapshot {
     /// Per store.
-    pub stores: BTreeMap<StoreKind, StoreStatus>,
+    pub stores: BTreeMap<StoreId, StoreStatus>,
 }
 
 /// Where the pipeline records outcomes. Implement it over your database to share status
@@ -230,7 +230,7 @@ pub trait StatusStore: Send + Sync + 'static {
     /// implementations move "last received at" only for [`Outcome::Tracked`].
     async fn record(
         &self,
-        store: StoreKind,
+        store: StoreId,
         outcome: Outcome,
         at: SystemTime,
     ) -> Result<(), BoxError>;
@@ -238,7 +238,7 @@ pub trait StatusStore: Send + Sync + 'static {
     /// Records a push subscription change (SNS confirmation).
     async fn record_subscription(
         &self,
-        store: StoreKind,
+        store: StoreId,
         subscription: &Subscription,
     ) -> Result<(), BoxError>;
 
@@ -250,13 +250,13 @@ pub trait StatusStore: Send + Sync + 'static {
 ///
 /// ```
 /// use std::time::SystemTime;
-/// use store_notifications::{InMemoryStatus, Outcome, StatusStore, StoreKind};
+/// use store_notifications::{InMemoryStatus, Outcome, StatusStore, StoreId};
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
 /// let status = InMemoryStatus::new();
-/// status.record(StoreKind::Stripe, Outcome::Untracked, SystemTime::now()).await.unwrap();
+/// status.record(StoreId::STRIPE, Outcome::Untracked, SystemTime::now()).await.unwrap();
 /// let snap = status.snapshot().await.unwrap();
-/// assert_eq!(snap.stores[&StoreKind::Stripe].counts.untracked, 1);
-/// assert_eq!(snap.stores[&StoreKind::Stripe].last_received_at, None);
+/// assert_eq!(snap.stores[&StoreId::STRIPE].counts.untracked, 1);
+/// assert_eq!(snap.stores[&StoreId::STRIPE].last_received_at, None);
 /// # });
 /// ```
 #[derive(Debug, Clone, Default)]
@@ -279,7 +279,7 @@ impl InMemoryStatus {
 impl StatusStore for InMemoryStatus {
     async fn record(
         &self,
-        store: StoreKind,
+        store: StoreId,
         outcome: Outcome,
         at: SystemTime,
     ) -> Result<(), BoxError> {
@@ -295,7 +295,7 @@ impl StatusStore for InMemoryStatus {
 
     async fn record_subscription(
         &self,
-        store: StoreKind,
+        store: StoreId,
         subscription: &Subscription,
     ) -> Result<(), BoxError> {
         self.with(|s| s.stores.entry(store).or_default().subscription = Some(subscription.clone()));
@@ -410,23 +410,23 @@ mod tests {
                 Outcome::Rejected(RejectionKind::Unauthenticated),
             ] {
                 status
-                    .record(StoreKind::Apple, outcome, t(10))
+                    .record(StoreId::APPLE, outcome, t(10))
                     .await
                     .expect("record");
             }
             let snap = status.snapshot().await.expect("snapshot");
-            assert_eq!(snap.stores[&StoreKind::Apple].last_received_at, None);
+            assert_eq!(snap.stores[&StoreId::APPLE].last_received_at, None);
 
             status
-                .record(StoreKind::Apple, Outcome::Tracked, t(20))
+                .record(StoreId::APPLE, Outcome::Tracked, t(20))
                 .await
                 .expect("record");
             status
-                .record(StoreKind::Apple, Outcome::Tracked, t(15))
+                .record(StoreId::APPLE, Outcome::Tracked, t(15))
                 .await
                 .expect("record");
             let snap = status.snapshot().await.expect("snapshot");
-            let apple = &snap.stores[&StoreKind::Apple];
+            let apple = &snap.stores[&StoreId::APPLE];
             assert_eq!(apple.last_received_at, Some(t(20)), "never moves backwards");
             assert_eq!(apple.counts.tracked, 2);
             assert_eq!(apple.counts.rejected["unauthenticated"], 1);
@@ -439,7 +439,7 @@ mod tests {
         let at = UNIX_EPOCH + Duration::from_secs(1_767_225_600);
         block_on(async {
             status
-                .record(StoreKind::Stripe, Outcome::Tracked, at)
+                .record(StoreId::STRIPE, Outcome::Tracked, at)
                 .await
                 .expect("record");
             let sub = Subscription::new(
@@ -449,7 +449,7 @@ mod tests {
             )
             .with_token("tok");
             status
-                .record_subscription(StoreKind::Amazon, &sub)
+                .record_subscription(StoreId::AMAZON, &sub)
                 .await
                 .expect("record");
             let json =

@@ -10,7 +10,7 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use http::HeaderMap;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use std::time::SystemTime;
 
@@ -19,71 +19,119 @@ use crate::hook::Receipt;
 use crate::rejection::Rejection;
 use crate::status::Subscription;
 
-/// Which store a notification came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum StoreKind {
-    /// Apple App Store Server Notifications V2.
-    Apple,
-    /// Google Play Real-time Developer Notifications.
-    Google,
-    /// Stripe webhooks.
-    Stripe,
-    /// Amazon Appstore Real-time Notifications.
-    Amazon,
-}
+/// Which store a notification came from: an open identity, so a store written outside this
+/// crate (Huawei AppGallery, Paddle, a Standard Webhooks sender …) is a first-class citizen.
+///
+/// A `StoreId` is a short lower-case name (`[a-z0-9_-]`, 1 to 32 bytes) used in URLs, JSON,
+/// metrics and logs. The built-in stores have constants; your own store declares its own:
+///
+/// ```
+/// use store_notifications::StoreId;
+///
+/// const PADDLE: StoreId = StoreId::new("paddle");
+/// assert_eq!(PADDLE.as_str(), "paddle");
+/// assert_ne!(PADDLE, StoreId::STRIPE);
+/// assert_eq!("apple".parse::<StoreId>(), Ok(StoreId::APPLE));
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct StoreId(&'static str);
 
-impl StoreKind {
-    /// Every store, in a stable order.
-    pub const ALL: [StoreKind; 4] = [
-        StoreKind::Apple,
-        StoreKind::Google,
-        StoreKind::Stripe,
-        StoreKind::Amazon,
+impl StoreId {
+    /// Apple App Store Server Notifications V2.
+    pub const APPLE: StoreId = StoreId::new("apple");
+    /// Google Play Real-time Developer Notifications.
+    pub const GOOGLE: StoreId = StoreId::new("google");
+    /// Stripe webhooks.
+    pub const STRIPE: StoreId = StoreId::new("stripe");
+    /// Amazon Appstore Real-time Notifications.
+    pub const AMAZON: StoreId = StoreId::new("amazon");
+
+    /// The stores this crate implements, in a stable order.
+    pub const BUILT_IN: [StoreId; 4] = [
+        StoreId::APPLE,
+        StoreId::GOOGLE,
+        StoreId::STRIPE,
+        StoreId::AMAZON,
     ];
 
-    /// The lower-case name used in URLs, JSON and logs (`"apple"`, …).
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            StoreKind::Apple => "apple",
-            StoreKind::Google => "google",
-            StoreKind::Stripe => "stripe",
-            StoreKind::Amazon => "amazon",
+    /// A store named `name`: 1 to 32 bytes of `a`–`z`, `0`–`9`, `_` and `-`.
+    ///
+    /// Meant for a `const`, where a bad name fails the build; called at run time with a bad
+    /// name it panics, so never build one from input (parse input with
+    /// [`StoreId::find`] or [`str::parse`]).
+    pub const fn new(name: &'static str) -> StoreId {
+        let bytes = name.as_bytes();
+        assert!(
+            !bytes.is_empty() && bytes.len() <= 32,
+            "a store id is 1 to 32 bytes"
+        );
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
+            assert!(
+                b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-',
+                "a store id is made of a-z, 0-9, _ and -"
+            );
+            i += 1;
         }
+        StoreId(name)
+    }
+
+    /// The name (`"apple"`, …).
+    pub const fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// The one of `candidates` named `name`, if any (to parse a name against the stores a
+    /// deployment mounts, built-in or not).
+    pub fn find(name: &str, candidates: &[StoreId]) -> Option<StoreId> {
+        candidates.iter().copied().find(|id| id.0 == name)
     }
 }
 
-impl fmt::Display for StoreKind {
+impl fmt::Display for StoreId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+        f.write_str(self.0)
     }
 }
 
-/// The error of parsing a [`StoreKind`] from a string that names no store.
+impl fmt::Debug for StoreId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreId({:?})", self.0)
+    }
+}
+
+impl Serialize for StoreId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0)
+    }
+}
+
+/// The error of parsing a [`StoreId`] from a string that names no built-in store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnknownStore(String);
 
+impl UnknownStore {
+    /// The error for `name`.
+    pub fn new(name: impl Into<String>) -> Self {
+        UnknownStore(name.into())
+    }
+}
+
 impl fmt::Display for UnknownStore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "unknown store {:?} (expected apple, google, stripe or amazon)",
-            self.0
-        )
+        write!(f, "unknown store {:?}", self.0)
     }
 }
 
 impl std::error::Error for UnknownStore {}
 
-impl FromStr for StoreKind {
+/// Parses the name of a built-in store (see [`StoreId::find`] for your own).
+impl FromStr for StoreId {
     type Err = UnknownStore;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        StoreKind::ALL
-            .into_iter()
-            .find(|k| k.as_str() == s)
-            .ok_or_else(|| UnknownStore(s.to_owned()))
+        StoreId::find(s, &StoreId::BUILT_IN).ok_or_else(|| UnknownStore(s.to_owned()))
     }
 }
 
@@ -108,7 +156,7 @@ pub enum Disposition<'a> {
 /// What every store's verified notification tells the pipeline.
 pub trait Notification: Clone + fmt::Debug + Send + Sync + 'static {
     /// The store it came from.
-    fn store(&self) -> StoreKind;
+    fn store(&self) -> StoreId;
 
     /// The store's idempotency id: Apple `notificationUUID`, Google `messageId`, Stripe
     /// `event.id`, SNS `MessageId`. Redeliveries carry the same id.
@@ -139,7 +187,7 @@ pub trait Store: Send + Sync + 'static {
     type Notification: Notification;
 
     /// Which store this verifies.
-    const KIND: StoreKind;
+    const ID: StoreId;
 
     /// Authenticates and parses one delivery. The body is the exact bytes received.
     fn verify(
@@ -165,11 +213,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn store_kind_round_trips_through_its_name() {
-        for kind in StoreKind::ALL {
-            assert_eq!(kind.as_str().parse::<StoreKind>(), Ok(kind));
-            assert_eq!(kind.to_string(), kind.as_str());
+    fn store_id_round_trips_through_its_name() {
+        for id in StoreId::BUILT_IN {
+            assert_eq!(id.as_str().parse::<StoreId>(), Ok(id));
+            assert_eq!(id.to_string(), id.as_str());
         }
-        assert!("paypal".parse::<StoreKind>().is_err());
+        assert!("paypal".parse::<StoreId>().is_err());
+        const PADDLE: StoreId = StoreId::new("paddle");
+        assert_eq!(
+            StoreId::find("paddle", &[StoreId::STRIPE, PADDLE]),
+            Some(PADDLE)
+        );
+        assert_eq!(StoreId::find("apple", &[PADDLE]), None);
+        assert_eq!(format!("{PADDLE:?}"), "StoreId(\"paddle\")");
+    }
+
+    #[test]
+    #[should_panic(expected = "a-z, 0-9")]
+    fn store_id_names_are_lower_case_words() {
+        let _ = StoreId::new("Apple Store");
     }
 }

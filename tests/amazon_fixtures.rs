@@ -169,7 +169,7 @@ async fn every_manifest_case_verifies_as_expected() {
 async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
     use common::HookMode;
     use store_notifications::{
-        Endpoint, InMemoryStatus, Outcome, StatusStore, StoreKind, SubscriptionState,
+        Endpoint, InMemoryStatus, Outcome, StatusStore, StoreId, SubscriptionState,
     };
 
     for Case {
@@ -195,7 +195,7 @@ async fn every_manifest_case_gets_the_policy_answer_through_both_mountings() {
                 assert_eq!(calls, (0, 0, 0), "{name}: handled by the store");
                 assert_eq!(reply.outcome, Some(Outcome::Control), "{name}");
                 let snap = status.snapshot().await.expect("snapshot");
-                let sub = snap.stores[&StoreKind::Amazon]
+                let sub = snap.stores[&StoreId::AMAZON]
                     .subscription
                     .clone()
                     .expect("subscription recorded");

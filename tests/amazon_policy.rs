@@ -17,7 +17,7 @@ use store_notifications::amazon::{
 use store_notifications::testing::{RtnMessageBuilder, SnsSigner};
 use store_notifications::{
     BoxError, Clock, Endpoint, InMemoryStatus, Outcome, ReceiptHook, RejectionKind, StatusStore,
-    StoreKind, SubscriptionState,
+    StoreId, SubscriptionState,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -53,7 +53,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
     assert_eq!(calls, (1, 1, 0));
     let seen = h.receipts_seen.lock().expect("lock");
-    assert_eq!(seen[0].store, StoreKind::Amazon);
+    assert_eq!(seen[0].store, StoreId::AMAZON);
     assert_eq!(seen[0].reference, RECEIPT);
     assert_eq!(seen[0].app.as_deref(), Some(APP));
 }
@@ -343,7 +343,7 @@ async fn subscription_confirmation_is_confirmed_recorded_and_resend_works_again(
             "{requests:?}"
         );
         let snap = status.snapshot().await.expect("snapshot");
-        let sub = snap.stores[&StoreKind::Amazon]
+        let sub = snap.stores[&StoreId::AMAZON]
             .subscription
             .clone()
             .expect("recorded");
@@ -382,7 +382,7 @@ async fn record_only_leaves_the_subscription_pending_with_its_token() {
     assert_eq!(reply.status, StatusCode::OK);
     assert_eq!(calls, (0, 0, 0));
     let snap = status.snapshot().await.expect("snapshot");
-    let sub = snap.stores[&StoreKind::Amazon]
+    let sub = snap.stores[&StoreId::AMAZON]
         .subscription
         .clone()
         .expect("recorded");
@@ -409,7 +409,7 @@ async fn unsubscribe_confirmation_is_recorded_and_never_followed() {
     assert_eq!(calls, (0, 0, 0));
     assert!(sns.requests.lock().expect("lock").is_empty(), "no GET");
     let snap = status.snapshot().await.expect("snapshot");
-    let sub = snap.stores[&StoreKind::Amazon]
+    let sub = snap.stores[&StoreId::AMAZON]
         .subscription
         .clone()
         .expect("recorded");

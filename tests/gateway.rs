@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use store_notifications::hook::conformance;
 use store_notifications::testing::StripeSigner;
-use store_notifications::{Receipt, StoreKind};
+use store_notifications::{Receipt, StoreId};
 
 use app::client::{self, Reply};
 use app::config::Config;
@@ -158,24 +158,24 @@ macro_rules! for_each_store {
     ($($case:ident),* $(,)?) => {
         $(
             mod $case {
-                for_each_store!(@store $case, apple, Apple, "apple");
-                for_each_store!(@store $case, google, Google, "google");
-                for_each_store!(@store $case, stripe, Stripe, "stripe");
-                for_each_store!(@store $case, amazon, Amazon, "amazon");
+                for_each_store!(@store $case, apple, APPLE, "apple");
+                for_each_store!(@store $case, google, GOOGLE, "google");
+                for_each_store!(@store $case, stripe, STRIPE, "stripe");
+                for_each_store!(@store $case, amazon, AMAZON, "amazon");
             }
         )*
     };
     (@store $case:ident, $store:ident, $kind:ident, $feature:literal) => {
         #[cfg(feature = $feature)]
         mod $store {
-            use store_notifications::StoreKind;
+            use store_notifications::StoreId;
 
             const NAME: &str = concat!(stringify!($case), "_", stringify!($store));
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn sqlite() {
                 let db = crate::TestDb::sqlite(NAME);
-                crate::$case(&db.url, StoreKind::$kind).await;
+                crate::$case(&db.url, StoreId::$kind).await;
             }
 
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -184,7 +184,7 @@ macro_rules! for_each_store {
                     eprintln!("skipped: set GATEWAY_TEST_DATABASE_URL to a PostgreSQL server");
                     return;
                 };
-                crate::$case(&db.url, StoreKind::$kind).await;
+                crate::$case(&db.url, StoreId::$kind).await;
             }
         }
     };
@@ -244,7 +244,7 @@ impl Drop for KeysDir {
 /// One store's gateway: only that store enabled, trusting only fresh keys from its module's
 /// `demo_setup`, and signing with its `sign`.
 struct StoreGateway {
-    kind: StoreKind,
+    kind: StoreId,
     module: &'static StoreModule,
     keys: KeysDir,
     config: Config,
@@ -252,7 +252,7 @@ struct StoreGateway {
 }
 
 /// The configuration of a gateway serving only `kind`, with keys in `keys`.
-fn store_config(db_url: &str, kind: StoreKind, keys: &Path) -> Config {
+fn store_config(db_url: &str, kind: StoreId, keys: &Path) -> Config {
     let vars = [("BIND", "127.0.0.1:0"), ("DATABASE_URL", db_url)];
     let mut config = Config::from_vars(|name| {
         vars.iter()
@@ -265,7 +265,7 @@ fn store_config(db_url: &str, kind: StoreKind, keys: &Path) -> Config {
     config
 }
 
-async fn start_store(db_url: &str, kind: StoreKind) -> StoreGateway {
+async fn start_store(db_url: &str, kind: StoreId) -> StoreGateway {
     let keys = KeysDir::new(kind.as_str());
     let config = store_config(db_url, kind, &keys.0);
     let running = app::start(&config).await.expect("gateway starts");
@@ -280,21 +280,21 @@ async fn start_store(db_url: &str, kind: StoreKind) -> StoreGateway {
 }
 
 /// What each store does with the delivery `sign` makes without a receipt.
-fn test_outcome(kind: StoreKind) -> &'static str {
+fn test_outcome(kind: StoreId) -> &'static str {
     match kind {
         // Stripe has no test event: an unreferenced one reaches the handler instead.
-        StoreKind::Stripe => "unreferenced",
+        StoreId::STRIPE => "unreferenced",
         // Amazon has none either: a SubscriptionConfirmation is a control message.
-        StoreKind::Amazon => "control",
+        StoreId::AMAZON => "control",
         _ => "test",
     }
 }
 
 /// The store's own type of the delivery `sign` makes about a receipt.
-fn purchase_type(kind: StoreKind) -> &'static str {
+fn purchase_type(kind: StoreId) -> &'static str {
     match kind {
-        StoreKind::Apple => "SUBSCRIBED",
-        StoreKind::Stripe => "customer.subscription.created",
+        StoreId::APPLE => "SUBSCRIBED",
+        StoreId::STRIPE => "customer.subscription.created",
         _ => "SUBSCRIPTION_PURCHASED",
     }
 }
@@ -363,7 +363,7 @@ impl StoreGateway {
     }
 }
 
-async fn untracked_is_acknowledged_and_leaves_no_trace(db: &str, kind: StoreKind) {
+async fn untracked_is_acknowledged_and_leaves_no_trace(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let before = gw.status().await;
     let reply = gw.deliver(&gw.sign(Some(&gw.reference()))).await;
@@ -389,7 +389,7 @@ async fn untracked_is_acknowledged_and_leaves_no_trace(db: &str, kind: StoreKind
     gw.stop().await;
 }
 
-async fn tracked_is_recorded_and_moves_last_received_at(db: &str, kind: StoreKind) {
+async fn tracked_is_recorded_and_moves_last_received_at(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let receipt = gw.reference();
     assert_eq!(gw.track(&receipt).await.status, 201);
@@ -421,7 +421,7 @@ async fn tracked_is_recorded_and_moves_last_received_at(db: &str, kind: StoreKin
     gw.stop().await;
 }
 
-async fn test_delivery_is_answered_200(db: &str, kind: StoreKind) {
+async fn test_delivery_is_answered_200(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let delivery = gw.sign(None);
     let reply = gw.deliver(&delivery).await;
@@ -436,7 +436,7 @@ async fn test_delivery_is_answered_200(db: &str, kind: StoreKind) {
     assert_eq!(status["last_received_at"], Value::Null, "not a receipt");
     assert_eq!(status["counts"][expected], 1, "{status}");
     let events = gw.events().await;
-    if kind == StoreKind::Amazon {
+    if kind == StoreId::AMAZON {
         assert!(
             events.is_empty(),
             "control messages do not reach the handler"
@@ -536,7 +536,7 @@ fn corrupt_signature(s: &str) -> String {
 fn forgeries(gw: &StoreGateway, receipt: &str) -> Vec<Forgery> {
     let genuine = gw.sign(Some(receipt));
     match gw.kind {
-        StoreKind::Stripe => {
+        StoreId::STRIPE => {
             let forger = StripeSigner::new("whsec_not_the_secret");
             let mut missing = HeaderMap::new();
             missing.insert(
@@ -568,7 +568,7 @@ fn forgeries(gw: &StoreGateway, receipt: &str) -> Vec<Forgery> {
             ]
         }
         #[cfg(feature = "apple")]
-        StoreKind::Apple => {
+        StoreId::APPLE => {
             use store_notifications::apple::Environment;
             // A well-formed chain with Apple's markers, from a root the gateway does not trust.
             let forger = store_notifications::testing::AppleSigner::new(
@@ -599,7 +599,7 @@ fn forgeries(gw: &StoreGateway, receipt: &str) -> Vec<Forgery> {
             ]
         }
         #[cfg(feature = "google")]
-        StoreKind::Google => {
+        StoreId::GOOGLE => {
             use store_notifications::testing::GoogleSigner;
             let signer = GoogleSigner::new();
             let bearer = genuine.headers[http::header::AUTHORIZATION]
@@ -647,7 +647,7 @@ fn forgeries(gw: &StoreGateway, receipt: &str) -> Vec<Forgery> {
             ]
         }
         #[cfg(feature = "amazon")]
-        StoreKind::Amazon => {
+        StoreId::AMAZON => {
             use store_notifications::testing::{RtnMessageBuilder, SnsSigner};
             let unpinned = SnsSigner::new()
                 .notification(
@@ -702,7 +702,7 @@ fn forgeries(gw: &StoreGateway, receipt: &str) -> Vec<Forgery> {
     }
 }
 
-async fn forged_deliveries_are_401_and_record_nothing(db: &str, kind: StoreKind) {
+async fn forged_deliveries_are_401_and_record_nothing(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let receipt = gw.reference();
     assert_eq!(gw.track(&receipt).await.status, 201);
@@ -738,7 +738,7 @@ fn padded(gw: &StoreGateway, delivery: &Delivery, len: usize) -> (HeaderMap, Vec
     let mut body = delivery.body.clone();
     assert!(body.len() <= len);
     body.resize(len, b' ');
-    let headers = if gw.kind == StoreKind::Stripe {
+    let headers = if gw.kind == StoreId::STRIPE {
         let secret = app::keys::read(&gw.keys.0, app::stripe::SECRET_FILE).expect("secret");
         StripeSigner::new(secret).headers(now(), &body)
     } else {
@@ -747,7 +747,7 @@ fn padded(gw: &StoreGateway, delivery: &Delivery, len: usize) -> (HeaderMap, Vec
     (headers, body)
 }
 
-async fn oversize_body_is_413_and_records_nothing(db: &str, kind: StoreKind) {
+async fn oversize_body_is_413_and_records_nothing(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let delivery = gw.sign(Some(&gw.reference()));
     let (headers, body) = padded(&gw, &delivery, app::routes::BODY_LIMIT + 1);
@@ -773,7 +773,7 @@ async fn oversize_body_is_413_and_records_nothing(db: &str, kind: StoreKind) {
     gw.stop().await;
 }
 
-async fn redeliveries_are_handled_once_even_concurrently(db: &str, kind: StoreKind) {
+async fn redeliveries_are_handled_once_even_concurrently(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let receipt = gw.reference();
     assert_eq!(gw.track(&receipt).await.status, 201);
@@ -803,7 +803,7 @@ async fn redeliveries_are_handled_once_even_concurrently(db: &str, kind: StoreKi
     gw.stop().await;
 }
 
-async fn restart_on_the_same_database_loses_nothing(db: &str, kind: StoreKind) {
+async fn restart_on_the_same_database_loses_nothing(db: &str, kind: StoreId) {
     let gw = start_store(db, kind).await;
     let receipt = gw.reference();
     assert_eq!(gw.track(&receipt).await.status, 201);
@@ -851,7 +851,7 @@ async fn start(db_url: &str) -> Gateway {
     })
     .expect("config");
     let running = app::start(&config).await.expect("gateway starts");
-    assert_eq!(running.enabled, [StoreKind::Stripe]);
+    assert_eq!(running.enabled, [StoreId::STRIPE]);
     Gateway {
         running,
         signer: StripeSigner::new(SECRET),
@@ -977,7 +977,7 @@ async fn authentic_but_unusable_body_is_dead_lettered_with_200(db: &str) {
     assert_eq!(
         gw.running
             .db
-            .dead_letter_count(StoreKind::Stripe)
+            .dead_letter_count(StoreId::STRIPE)
             .await
             .expect("count"),
         1

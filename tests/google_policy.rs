@@ -16,7 +16,7 @@ use http::{HeaderMap, StatusCode};
 use store_notifications::google::{FetchedKeys, GoogleStore, KeySource};
 use store_notifications::testing::GoogleSigner;
 use store_notifications::{
-    BoxError, Clock, DEFAULT_BODY_LIMIT, Endpoint, Outcome, ReceiptHook, StoreKind,
+    BoxError, Clock, DEFAULT_BODY_LIMIT, Endpoint, Outcome, ReceiptHook, StoreId,
 };
 
 const NOW: i64 = 1_767_225_600;
@@ -69,7 +69,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
     assert_eq!(calls, (1, 1, 0));
     let seen = h.receipts_seen.lock().expect("lock");
-    assert_eq!(seen[0].store, StoreKind::Google);
+    assert_eq!(seen[0].store, StoreId::GOOGLE);
     assert_eq!(seen[0].reference, TOKEN);
     assert_eq!(seen[0].product.as_deref(), Some("premium.monthly"));
     assert_eq!(seen[0].app.as_deref(), Some(PACKAGE));
@@ -89,6 +89,11 @@ async fn tracked_one_time_and_voided_purchases_ask_the_hook_with_the_purchase_to
     }
     let seen = h.receipts_seen.lock().expect("lock");
     assert!(seen.iter().all(|r| r.reference == TOKEN));
+    assert!(
+        seen.iter()
+            .all(|r| r.is_sensitive() && !format!("{r:?}").contains(TOKEN)),
+        "purchase tokens are credentials: the receipt says so and Debug hides them"
+    );
 }
 
 #[tokio::test]

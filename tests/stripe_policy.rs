@@ -17,7 +17,7 @@ use http_body_util::BodyExt;
 use store_notifications::testing::StripeSigner;
 use store_notifications::{
     BoxError, Clock, DeadLetter, Endpoint, InMemoryReceipts, InMemoryStatus, Outcome, Rejection,
-    RejectionKind, StatusStore, StoreKind, StripeStore, UnusablePolicy,
+    RejectionKind, StatusStore, StoreId, StripeStore, UnusablePolicy,
 };
 use tower::ServiceExt;
 
@@ -53,7 +53,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
     assert_eq!(calls, (1, 1, 0));
     let seen = h.receipts_seen.lock().expect("lock");
     assert_eq!(seen[0].reference, "sub_policy");
-    assert_eq!(seen[0].store, StoreKind::Stripe);
+    assert_eq!(seen[0].store, StoreId::STRIPE);
 }
 
 #[tokio::test]
@@ -277,7 +277,7 @@ async fn the_handler_gets_the_exact_body_and_its_status_is_passed_through() {
 async fn status_moves_last_received_at_only_for_tracked_receipts() {
     let status = InMemoryStatus::new();
     let receipts = InMemoryReceipts::new();
-    receipts.insert(StoreKind::Stripe, "sub_tracked");
+    receipts.insert(StoreId::STRIPE, "sub_tracked");
     let endpoint = Endpoint::new(store(), receipts)
         .with_status(status.clone())
         .with_clock(Clock::from_unix(NOW as u64));
@@ -290,8 +290,8 @@ async fn status_moves_last_received_at_only_for_tracked_receipts() {
         StatusCode::OK
     );
     let snap = status.snapshot().await.expect("snapshot");
-    assert_eq!(snap.stores[&StoreKind::Stripe].last_received_at, None);
-    assert_eq!(snap.stores[&StoreKind::Stripe].counts.untracked, 1);
+    assert_eq!(snap.stores[&StoreId::STRIPE].last_received_at, None);
+    assert_eq!(snap.stores[&StoreId::STRIPE].counts.untracked, 1);
 
     let tracked = r#"{"object":"subscription","id":"sub_tracked"}"#;
     let (headers, body) = signed("invoice.paid", tracked);
@@ -300,7 +300,7 @@ async fn status_moves_last_received_at_only_for_tracked_receipts() {
         StatusCode::OK
     );
     let snap = status.snapshot().await.expect("snapshot");
-    let stripe = &snap.stores[&StoreKind::Stripe];
+    let stripe = &snap.stores[&StoreId::STRIPE];
     assert_eq!(
         stripe.last_received_at,
         Some(Clock::from_unix(NOW as u64).now())
@@ -313,7 +313,7 @@ async fn over_a_real_socket() {
     let handled = Arc::new(AtomicUsize::new(0));
     let counter = Arc::clone(&handled);
     let receipts = InMemoryReceipts::new();
-    receipts.insert(StoreKind::Stripe, "sub_policy");
+    receipts.insert(StoreId::STRIPE, "sub_policy");
     let endpoint = Endpoint::new(store(), receipts);
     let app = Router::new().route(
         "/notifications/stripe",
@@ -373,7 +373,7 @@ async fn in_memory_receipts_pass_the_hook_conformance_test() {
 #[tokio::test]
 async fn endpoint_process_is_usable_without_any_framework() {
     let receipts = InMemoryReceipts::new();
-    receipts.insert(StoreKind::Stripe, "sub_policy");
+    receipts.insert(StoreId::STRIPE, "sub_policy");
     let endpoint = Endpoint::new(store(), receipts);
     let (headers, body) = signed("invoice.paid", SUB);
     match endpoint.process(&headers, body).await {
@@ -447,7 +447,7 @@ struct StuckStatus;
 impl StatusStore for StuckStatus {
     async fn record(
         &self,
-        _: StoreKind,
+        _: StoreId,
         _: Outcome,
         _: std::time::SystemTime,
     ) -> Result<(), BoxError> {
@@ -456,7 +456,7 @@ impl StatusStore for StuckStatus {
 
     async fn record_subscription(
         &self,
-        _: StoreKind,
+        _: StoreId,
         _: &store_notifications::Subscription,
     ) -> Result<(), BoxError> {
         std::future::pending().await

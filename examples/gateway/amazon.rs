@@ -13,7 +13,7 @@ use std::path::Path;
 
 use store_notifications::amazon::{AmazonStore, PinnedCerts, RecordOnly};
 use store_notifications::testing::{RtnMessageBuilder, SnsSigner};
-use store_notifications::{BoxError, StoreKind};
+use store_notifications::{BoxError, StoreId};
 
 use super::config::{AmazonConfig, Config};
 use super::db::Db;
@@ -23,7 +23,7 @@ use super::{keys, time};
 
 /// Amazon's wiring.
 pub const MODULE: StoreModule = StoreModule {
-    kind: StoreKind::Amazon,
+    kind: StoreId::AMAZON,
     mount,
     demo_setup,
     sign,
@@ -124,7 +124,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
         // No outbound GET from the demo: the subscription shows up as pending.
         auto_confirm: false,
     });
-    config.enable(StoreKind::Amazon);
+    config.enable(StoreId::AMAZON);
     Ok(())
 }
 

@@ -33,7 +33,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use store_notifications::{BoxError, StoreKind};
+use store_notifications::{BoxError, StoreId};
 use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, oneshot};
 use tokio::task::JoinHandle;
@@ -47,7 +47,7 @@ pub struct Running {
     /// Where it listens.
     pub addr: SocketAddr,
     /// The stores whose routes are mounted.
-    pub enabled: Vec<StoreKind>,
+    pub enabled: Vec<StoreId>,
     /// Its database.
     pub db: Db,
     shutdown: oneshot::Sender<()>,
@@ -157,7 +157,7 @@ async fn serve(
 
 /// The whole application: one route per enabled store plus the status, events, receipts and
 /// health routes.
-pub fn build(config: &Config, db: &Db) -> Result<(Router, Vec<StoreKind>), BoxError> {
+pub fn build(config: &Config, db: &Db) -> Result<(Router, Vec<StoreId>), BoxError> {
     let mut notifications = Router::new();
     let mut enabled = Vec::new();
     for module in stores::MODULES {

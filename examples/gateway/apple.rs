@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use store_notifications::apple::Environment;
 use store_notifications::testing::AppleSigner;
-use store_notifications::{AppleStore, BoxError, StoreKind};
+use store_notifications::{AppleStore, BoxError, StoreId};
 
 use super::config::{AppleConfig, AppleEnvironment, Config};
 use super::db::Db;
@@ -22,7 +22,7 @@ use super::{keys, time};
 
 /// Apple's wiring.
 pub const MODULE: StoreModule = StoreModule {
-    kind: StoreKind::Apple,
+    kind: StoreId::APPLE,
     mount,
     demo_setup,
     sign,
@@ -130,7 +130,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
         environment: DEMO_ENVIRONMENT,
         root_certs: vec![dir.join(ROOT_FILE)],
     });
-    config.enable(StoreKind::Apple);
+    config.enable(StoreId::APPLE);
     Ok(())
 }
 

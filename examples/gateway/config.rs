@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use store_notifications::StoreKind;
+use store_notifications::StoreId;
 
 /// `BIND` when unset.
 pub const DEFAULT_BIND: &str = "127.0.0.1:8080";
@@ -39,7 +39,7 @@ pub struct Config {
     /// Amazon, when `AMAZON_SNS_CERT_DIR` or `AMAZON_SNS_TOPIC_ARNS` is set.
     pub amazon: Option<AmazonConfig>,
     /// Why each disabled store is disabled (for the start-up log).
-    pub disabled: Vec<(StoreKind, String)>,
+    pub disabled: Vec<(StoreId, String)>,
     /// How long the gateway waits for anything (`GATEWAY_*_TIMEOUT`, …).
     pub limits: Limits,
 }
@@ -204,15 +204,15 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 /// The variables that enable `store`, for messages.
-pub fn required_vars(store: StoreKind) -> &'static str {
+pub fn required_vars(store: StoreId) -> &'static str {
     match store {
-        StoreKind::Stripe => "STRIPE_WEBHOOK_SECRET",
-        StoreKind::Apple => "APPLE_BUNDLE_ID (and APPLE_APP_APPLE_ID in Production)",
-        StoreKind::Google => {
+        StoreId::STRIPE => "STRIPE_WEBHOOK_SECRET",
+        StoreId::APPLE => "APPLE_BUNDLE_ID (and APPLE_APP_APPLE_ID in Production)",
+        StoreId::GOOGLE => {
             "GOOGLE_PACKAGE_NAME, GOOGLE_PUSH_AUDIENCE and GOOGLE_PUSH_SERVICE_ACCOUNT \
              (and GOOGLE_JWKS_FILE without the `fetch` feature)"
         }
-        StoreKind::Amazon => {
+        StoreId::AMAZON => {
             "AMAZON_SNS_CERT_DIR (or AMAZON_SNS_TOPIC_ARNS with the `fetch` feature)"
         }
         _ => "its variables",
@@ -247,7 +247,7 @@ impl Config {
 
         let secrets = list("STRIPE_WEBHOOK_SECRET");
         let stripe = if secrets.is_empty() {
-            disabled.push((StoreKind::Stripe, "STRIPE_WEBHOOK_SECRET is not set".into()));
+            disabled.push((StoreId::STRIPE, "STRIPE_WEBHOOK_SECRET is not set".into()));
             None
         } else {
             Some(StripeConfig { secrets })
@@ -255,7 +255,7 @@ impl Config {
 
         let apple = match get("APPLE_BUNDLE_ID") {
             None => {
-                disabled.push((StoreKind::Apple, "APPLE_BUNDLE_ID is not set".into()));
+                disabled.push((StoreId::APPLE, "APPLE_BUNDLE_ID is not set".into()));
                 None
             }
             Some(bundle_id) => {
@@ -318,7 +318,7 @@ impl Config {
                 .collect();
                 let verb = if missing.len() == 1 { "is" } else { "are" };
                 disabled.push((
-                    StoreKind::Google,
+                    StoreId::GOOGLE,
                     format!("{} {verb} not set", missing.join(", ")),
                 ));
                 None
@@ -339,7 +339,7 @@ impl Config {
         };
         let amazon = if sns_cert_dir.is_none() && sns_topic_arns.is_empty() {
             disabled.push((
-                StoreKind::Amazon,
+                StoreId::AMAZON,
                 "neither AMAZON_SNS_CERT_DIR nor AMAZON_SNS_TOPIC_ARNS is set".into(),
             ));
             None
@@ -367,7 +367,7 @@ impl Config {
     }
 
     /// Marks `store` as enabled (the demo does this after pointing it at fresh keys).
-    pub fn enable(&mut self, store: StoreKind) {
+    pub fn enable(&mut self, store: StoreId) {
         self.disabled.retain(|(kind, _)| *kind != store);
     }
 }
@@ -501,7 +501,7 @@ mod tests {
     fn google_needs_package_audience_and_service_account() {
         let c = parse(&[("GOOGLE_PACKAGE_NAME", "com.example")]).expect("config");
         assert!(c.google.is_none());
-        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreKind::Google);
+        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreId::GOOGLE);
         assert!(reason.is_some_and(|(_, r)| r.contains("GOOGLE_PUSH_AUDIENCE")));
         let c = parse(&[
             ("GOOGLE_PACKAGE_NAME", "com.example"),
@@ -509,7 +509,7 @@ mod tests {
             ("GOOGLE_JWKS_FILE", "keys.json"),
         ])
         .expect("config");
-        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreKind::Google);
+        let reason = &c.disabled.iter().find(|(k, _)| *k == StoreId::GOOGLE);
         assert!(reason.is_some_and(|(_, r)| r.contains("GOOGLE_PUSH_SERVICE_ACCOUNT")));
         let c = parse(&[
             ("GOOGLE_PACKAGE_NAME", "com.example"),

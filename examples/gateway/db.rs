@@ -44,7 +44,7 @@ use sqlx::{Any, AnyConnection, AnyPool, ConnectOptions, Connection, Executor, Ro
 use store_notifications::status::{Counts, StoreStatus};
 use store_notifications::{
     BoxError, DeadLetter, DeadLetterSink, Event, Outcome, Receipt, ReceiptHook, StatusSnapshot,
-    StatusStore, StoreKind, Subscription, SubscriptionState,
+    StatusStore, StoreId, Subscription, SubscriptionState,
 };
 
 use super::time;
@@ -388,7 +388,7 @@ impl Db {
     }
 
     /// Tracks a receipt; `false` if it was tracked already.
-    pub async fn track(&self, store: StoreKind, reference: &str) -> Result<bool, BoxError> {
+    pub async fn track(&self, store: StoreId, reference: &str) -> Result<bool, BoxError> {
         self.bounded("tracking a receipt", async {
             let mut tx = self.begin_write().await?;
             let done = sqlx::query(
@@ -458,7 +458,7 @@ impl Db {
     /// Events, newest first, optionally of one store.
     pub async fn events(
         &self,
-        store: Option<StoreKind>,
+        store: Option<StoreId>,
         limit: i64,
     ) -> Result<Vec<EventRow>, BoxError> {
         self.bounded("listing events", self.events_unbounded(store, limit))
@@ -467,7 +467,7 @@ impl Db {
 
     async fn events_unbounded(
         &self,
-        store: Option<StoreKind>,
+        store: Option<StoreId>,
         limit: i64,
     ) -> Result<Vec<EventRow>, BoxError> {
         const COLUMNS: &str = "SELECT store, id, receipt, test, event_type, kind, product, \
@@ -510,7 +510,7 @@ impl Db {
     }
 
     /// How many dead letters are kept for `store`.
-    pub async fn dead_letter_count(&self, store: StoreKind) -> Result<i64, BoxError> {
+    pub async fn dead_letter_count(&self, store: StoreId) -> Result<i64, BoxError> {
         self.bounded("counting dead letters", async {
             let row = sqlx::query("SELECT COUNT(*) AS n FROM dead_letters WHERE store = $1")
                 .bind(store.as_str())
@@ -580,7 +580,7 @@ fn subscription_state(name: &str) -> Option<SubscriptionState> {
 impl StatusStore for Db {
     async fn record(
         &self,
-        store: StoreKind,
+        store: StoreId,
         outcome: Outcome,
         at: SystemTime,
     ) -> Result<(), BoxError> {
@@ -615,7 +615,7 @@ impl StatusStore for Db {
 
     async fn record_subscription(
         &self,
-        store: StoreKind,
+        store: StoreId,
         subscription: &Subscription,
     ) -> Result<(), BoxError> {
         let state = serde_json::to_value(subscription.state)?;
@@ -655,7 +655,7 @@ impl Db {
             .fetch_all(&self.pool)
             .await?;
         for row in &counts {
-            let Ok(store) = row.try_get::<String, _>("store")?.parse::<StoreKind>() else {
+            let Ok(store) = row.try_get::<String, _>("store")?.parse::<StoreId>() else {
                 continue;
             };
             let n = u64::try_from(row.try_get::<i64, _>("n")?).unwrap_or(0);
@@ -672,7 +672,7 @@ impl Db {
         .fetch_all(&self.pool)
         .await?;
         for row in &statuses {
-            let Ok(store) = row.try_get::<String, _>("store")?.parse::<StoreKind>() else {
+            let Ok(store) = row.try_get::<String, _>("store")?.parse::<StoreId>() else {
                 continue;
             };
             let entry = snapshot

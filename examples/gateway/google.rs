@@ -11,7 +11,7 @@ use std::path::Path;
 use store_notifications::google::OneTimeProductNotificationType;
 use store_notifications::google::{GoogleStore, KeySet, StaticKeys, SubscriptionNotificationType};
 use store_notifications::testing::GoogleSigner;
-use store_notifications::{BoxError, StoreKind};
+use store_notifications::{BoxError, StoreId};
 
 use super::config::{Config, GoogleConfig};
 use super::db::Db;
@@ -21,7 +21,7 @@ use super::{keys, time};
 
 /// Google's wiring.
 pub const MODULE: StoreModule = StoreModule {
-    kind: StoreKind::Google,
+    kind: StoreId::GOOGLE,
     mount,
     demo_setup,
     sign,
@@ -94,7 +94,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
         push_service_account: DEMO_SERVICE_ACCOUNT.to_owned(),
         jwks_file: Some(dir.join(JWKS_FILE)),
     });
-    config.enable(StoreKind::Google);
+    config.enable(StoreId::GOOGLE);
     Ok(())
 }
 

@@ -7,7 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use store_notifications::status::StoreStatus;
-use store_notifications::{StatusStore, StoreKind, SubscriptionState};
+use store_notifications::{StatusStore, StoreId, SubscriptionState};
 
 use super::db::EventRow;
 use super::routes::Shared;
@@ -38,7 +38,7 @@ pub async fn page(State(shared): State<Shared>) -> Response {
     let events = shared.db.events(None, LATEST).await;
     match (snapshot, events) {
         (Ok(snapshot), Ok(events)) => {
-            let stores = StoreKind::ALL.map(|kind| {
+            let stores = StoreId::BUILT_IN.map(|kind| {
                 let status = snapshot.stores.get(&kind).cloned().unwrap_or_default();
                 (kind, shared.enabled.contains(&kind), status)
             });
@@ -52,7 +52,7 @@ pub async fn page(State(shared): State<Shared>) -> Response {
 }
 
 /// The page for these stores (kind, enabled, status) and latest events.
-pub fn render(stores: &[(StoreKind, bool, StoreStatus)], events: &[EventRow]) -> String {
+pub fn render(stores: &[(StoreId, bool, StoreStatus)], events: &[EventRow]) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"15\">\
@@ -77,8 +77,8 @@ pub fn render(stores: &[(StoreKind, bool, StoreStatus)], events: &[EventRow]) ->
         let last = status
             .last_received_at
             .map_or_else(|| "never".to_owned(), |t| time::rfc3339(time::unix(t)));
-        let sns = match (kind, &status.subscription) {
-            (StoreKind::Amazon, Some(sub)) => {
+        let sns = match (*kind, &status.subscription) {
+            (StoreId::AMAZON, Some(sub)) => {
                 let verified = match sub.state {
                     SubscriptionState::Confirmed => "verified",
                     SubscriptionState::PendingConfirmation => "pending confirmation",
@@ -91,7 +91,7 @@ pub fn render(stores: &[(StoreKind, bool, StoreStatus)], events: &[EventRow]) ->
                     time::rfc3339(time::unix(sub.at))
                 )
             }
-            (StoreKind::Amazon, None) => "not verified (no confirmation received)".to_owned(),
+            (StoreId::AMAZON, None) => "not verified (no confirmation received)".to_owned(),
             _ => "n/a".to_owned(),
         };
         let c = &status.counts;

@@ -13,7 +13,7 @@ use axum::{Extension, Json, Router, middleware};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use store_notifications::{
-    DEFAULT_BODY_LIMIT, Endpoint, Event, Notification, Outcome, StatusStore, Store, StoreKind,
+    DEFAULT_BODY_LIMIT, Endpoint, Event, Notification, Outcome, StatusStore, Store, StoreId,
 };
 
 use super::db::{Db, Recorded};
@@ -33,12 +33,12 @@ pub struct Shared {
     /// The database.
     pub db: Db,
     /// The stores whose routes are mounted.
-    pub enabled: Arc<[StoreKind]>,
+    pub enabled: Arc<[StoreId]>,
 }
 
 impl Shared {
     /// State over `db` with these stores enabled.
-    pub fn new(db: Db, enabled: Vec<StoreKind>) -> Shared {
+    pub fn new(db: Db, enabled: Vec<StoreId>) -> Shared {
         Shared {
             db,
             enabled: enabled.into(),
@@ -113,7 +113,7 @@ async fn outcome_header(mut res: Response) -> Response {
 }
 
 async fn not_enabled(State(shared): State<Shared>, Path(store): Path<String>) -> Response {
-    let text = match store.parse::<StoreKind>() {
+    let text = match store.parse::<StoreId>() {
         Ok(kind) if stores::module(kind).is_none() => {
             format!("{kind} notifications are not supported by this build of the gateway\n")
         }
@@ -160,11 +160,11 @@ pub async fn status_json(shared: &Shared) -> Result<Value, Response> {
         unavailable("status unavailable")
     })?;
     let mut stores = serde_json::Map::new();
-    for kind in StoreKind::ALL {
+    for kind in StoreId::BUILT_IN {
         let status = snapshot.stores.get(&kind).cloned().unwrap_or_default();
         let mut value = serde_json::to_value(&status).map_err(|_| unavailable("status"))?;
         if let Some(fields) = value.as_object_mut() {
-            if kind != StoreKind::Amazon {
+            if kind != StoreId::AMAZON {
                 fields.remove("subscription");
             }
             fields.insert("enabled".into(), json!(shared.enabled.contains(&kind)));
@@ -205,7 +205,7 @@ async fn events(State(shared): State<Shared>, Query(q): Query<EventsQuery>) -> R
 
 #[derive(Deserialize)]
 struct TrackReceipt {
-    store: StoreKind,
+    store: String,
     receipt: String,
 }
 
@@ -228,18 +228,25 @@ async fn track_receipt(
             return (rejection.status(), text).into_response();
         }
     };
+    let store = match req.store.parse::<StoreId>() {
+        Ok(store) => store,
+        Err(e) => {
+            let text = format!("{e}: expected apple, google, stripe or amazon\n");
+            return (StatusCode::UNPROCESSABLE_ENTITY, text).into_response();
+        }
+    };
     if req.receipt.is_empty() || req.receipt.len() > MAX_REFERENCE_LEN {
         let text = format!("receipt must be 1 to {MAX_REFERENCE_LEN} bytes\n");
         return (StatusCode::UNPROCESSABLE_ENTITY, text).into_response();
     }
-    match shared.db.track(req.store, &req.receipt).await {
+    match shared.db.track(store, &req.receipt).await {
         Ok(new) => {
             let code = if new {
                 StatusCode::CREATED
             } else {
                 StatusCode::OK
             };
-            let body = json!({ "store": req.store, "receipt": req.receipt, "tracked": true });
+            let body = json!({ "store": store, "receipt": req.receipt, "tracked": true });
             (code, Json(body)).into_response()
         }
         Err(e) => {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use axum::routing::MethodRouter;
 use http::HeaderMap;
-use store_notifications::{BoxError, StoreKind};
+use store_notifications::{BoxError, StoreId};
 
 use super::config::Config;
 use super::db::Db;
@@ -32,7 +32,7 @@ pub type Route = MethodRouter<Shared>;
 /// One store's wiring.
 pub struct StoreModule {
     /// Which store.
-    pub kind: StoreKind,
+    pub kind: StoreId,
     /// Builds the store from `config` and returns its route (usually
     /// `routes::notification_route(routes::endpoint(store, db, &config.limits))`), or `None` when `config`
     /// leaves it disabled. An error (unreadable key file, …) stops start-up.
@@ -70,11 +70,11 @@ pub struct Delivery {
 }
 
 /// The module of `kind`, if this build serves it.
-pub fn module(kind: StoreKind) -> Option<&'static StoreModule> {
+pub fn module(kind: StoreId) -> Option<&'static StoreModule> {
     MODULES.iter().find(|m| m.kind == kind)
 }
 
 /// `/notifications/<store>`.
-pub fn path(kind: StoreKind) -> String {
+pub fn path(kind: StoreId) -> String {
     format!("/notifications/{kind}")
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use serde_json::json;
 use store_notifications::testing::StripeSigner;
-use store_notifications::{BoxError, StoreKind, StripeStore};
+use store_notifications::{BoxError, StoreId, StripeStore};
 
 use super::config::{Config, StripeConfig};
 use super::db::Db;
@@ -15,7 +15,7 @@ use super::{keys, time};
 
 /// Stripe's wiring.
 pub const MODULE: StoreModule = StoreModule {
-    kind: StoreKind::Stripe,
+    kind: StoreId::STRIPE,
     mount,
     demo_setup,
     sign,
@@ -44,7 +44,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     config.stripe = Some(StripeConfig {
         secrets: vec![secret],
     });
-    config.enable(StoreKind::Stripe);
+    config.enable(StoreId::STRIPE);
     Ok(())
 }
 

@@ -89,7 +89,7 @@ use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::status::{Subscription, SubscriptionState};
-use crate::store::{Disposition, Notification, Store, StoreKind};
+use crate::store::{Disposition, Notification, Store, StoreId};
 #[cfg(feature = "test-util")]
 pub(crate) use cert::topic_arn_region;
 use cert::{DEFAULT_KEY_CACHE_CAPACITY, KeyCache, SigningKey};
@@ -203,7 +203,7 @@ impl AmazonStore {
                         ));
                     }
                 }
-                let mut receipt = Receipt::new(StoreKind::Amazon, message.receipt_id.clone())
+                let mut receipt = Receipt::new(StoreId::AMAZON, message.receipt_id.clone())
                     .with_app(message.app_package_name.clone())
                     .with_environment(if message.is_beta() {
                         "live_app_test"
@@ -364,7 +364,7 @@ impl fmt::Debug for AmazonStore {
 
 impl Store for AmazonStore {
     type Notification = AmazonNotification;
-    const KIND: StoreKind = StoreKind::Amazon;
+    const ID: StoreId = StoreId::AMAZON;
 
     fn verify(
         &self,
@@ -437,8 +437,8 @@ impl AmazonNotification {
 }
 
 impl Notification for AmazonNotification {
-    fn store(&self) -> StoreKind {
-        StoreKind::Amazon
+    fn store(&self) -> StoreId {
+        StoreId::AMAZON
     }
 
     fn id(&self) -> &str {

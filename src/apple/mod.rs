@@ -99,7 +99,7 @@ use crate::clock::{Clock, unix_seconds};
 use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Disposition, Notification, Store, StoreKind};
+use crate::store::{Disposition, Notification, Store, StoreId};
 
 use chain::{ChainCache, ChainKey, TrustedRoot, VerifiedChain};
 use jws::CompactJws;
@@ -634,7 +634,7 @@ impl fmt::Debug for AppleStore {
 
 impl Store for AppleStore {
     type Notification = AppleNotification;
-    const KIND: StoreKind = StoreKind::Apple;
+    const ID: StoreId = StoreId::APPLE;
 
     fn verify(
         &self,
@@ -697,7 +697,7 @@ impl AppleNotification {
                     .and_then(|r| r.original_transaction_id.clone())
             });
         let receipt = reference.map(|reference| {
-            let mut receipt = Receipt::new(StoreKind::Apple, reference);
+            let mut receipt = Receipt::new(StoreId::APPLE, reference);
             let product = transaction
                 .as_ref()
                 .and_then(|t| t.product_id.clone())
@@ -813,8 +813,8 @@ impl AppleNotification {
 }
 
 impl Notification for AppleNotification {
-    fn store(&self) -> StoreKind {
-        StoreKind::Apple
+    fn store(&self) -> StoreId {
+        StoreId::APPLE
     }
 
     fn id(&self) -> &str {

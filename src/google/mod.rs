@@ -103,7 +103,7 @@ use crate::clock::{Clock, unix_seconds};
 use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Disposition, Notification, Store, StoreKind};
+use crate::store::{Disposition, Notification, Store, StoreId};
 
 /// The default leeway on the token's `exp`, `iat` and `nbf`: 60 s.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -299,7 +299,7 @@ impl fmt::Debug for GoogleStore {
 
 impl Store for GoogleStore {
     type Notification = GoogleNotification;
-    const KIND: StoreKind = StoreKind::Google;
+    const ID: StoreId = StoreId::GOOGLE;
 
     fn verify(
         &self,
@@ -348,8 +348,10 @@ impl GoogleNotification {
             _ => None,
         };
         let receipt = notification.kind.purchase_token().map(|token| {
-            let receipt =
-                Receipt::new(StoreKind::Google, token).with_app(notification.package_name.clone());
+            // A purchase token is a bearer credential for Google's API.
+            let receipt = Receipt::new(StoreId::GOOGLE, token)
+                .with_app(notification.package_name.clone())
+                .sensitive();
             match product {
                 Some(p) => receipt.with_product(p),
                 None => receipt,
@@ -434,8 +436,8 @@ fn type_name(kind: &NotificationKind) -> Cow<'static, str> {
 }
 
 impl Notification for GoogleNotification {
-    fn store(&self) -> StoreKind {
-        StoreKind::Google
+    fn store(&self) -> StoreId {
+        StoreId::GOOGLE
     }
 
     fn id(&self) -> &str {

@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::open_enum::open_enum;
-use crate::store::{Disposition, Notification, StoreKind};
+use crate::store::{Disposition, Notification, StoreId};
 
 open_enum! {
     /// A Stripe event type (<https://docs.stripe.com/api/events/types>). Open: types Stripe adds
@@ -136,7 +136,7 @@ impl StripeEvent {
         let peek = &wire.data.object;
         let environment = if wire.livemode { "live" } else { "test" };
         let receipt = peek.receipt().map(|(reference, kind)| {
-            let mut r = Receipt::new(StoreKind::Stripe, reference).with_environment(environment);
+            let mut r = Receipt::new(StoreId::STRIPE, reference).with_environment(environment);
             if let Some(account) = &wire.account {
                 r = r.with_app(account.clone());
             }
@@ -282,8 +282,8 @@ impl fmt::Debug for StripeEvent {
 }
 
 impl Notification for StripeEvent {
-    fn store(&self) -> StoreKind {
-        StoreKind::Stripe
+    fn store(&self) -> StoreId {
+        StoreId::STRIPE
     }
 
     fn id(&self) -> &str {

@@ -37,7 +37,7 @@ pub use event::{EventType, ReceiptKind, StripeEvent};
 
 use crate::clock::{Clock, unix_seconds};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Store, StoreKind};
+use crate::store::{Store, StoreId};
 
 /// The default tolerance on the signature timestamp, in both directions: 300 s, as every Stripe
 /// SDK.
@@ -165,7 +165,7 @@ impl fmt::Debug for StripeStore {
 
 impl Store for StripeStore {
     type Notification = StripeEvent;
-    const KIND: StoreKind = StoreKind::Stripe;
+    const ID: StoreId = StoreId::STRIPE;
 
     fn verify(
         &self,
