@@ -118,3 +118,152 @@ pub enum UnusablePolicy {
     /// per its own policy; use this only if you watch its delivery log.
     Reject,
 }
+
+#[cfg(all(test, feature = "test-util"))]
+mod tests {
+    use std::sync::{Arc, Mutex, PoisonError};
+
+    use super::*;
+
+    #[test]
+    fn a_vec_behind_a_closure_passes_the_conformance_check() {
+        let kept = Arc::new(Mutex::new(Vec::new()));
+        let into = Arc::clone(&kept);
+        let sink = move |letter: DeadLetter| {
+            into.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .push((letter.store, letter.body.to_vec()));
+            async { Ok::<(), BoxError>(()) }
+        };
+        let run = conformance::check(&sink, || {
+            let kept = kept.lock().unwrap_or_else(PoisonError::into_inner).clone();
+            async move { kept }
+        });
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime")
+            .block_on(run);
+    }
+
+    #[test]
+    fn dead_letters_drop_credentials_and_debug_shows_no_body() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            "Bearer secret".parse().expect("value"),
+        );
+        let letter = DeadLetter::new(
+            StoreId::GOOGLE,
+            Rejection::malformed("x"),
+            &headers,
+            Bytes::from_static(b"secret body"),
+            SystemTime::UNIX_EPOCH,
+        );
+        assert!(letter.headers.get(http::header::AUTHORIZATION).is_none());
+        assert!(!format!("{letter:?}").contains("secret"));
+    }
+}
+
+/// A conformance test any [`DeadLetterSink`] implementation can run.
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod conformance {
+    use std::future::Future;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use bytes::Bytes;
+    use http::{HeaderMap, HeaderValue};
+
+    use super::{DeadLetter, DeadLetterSink};
+    use crate::rejection::{Rejection, RejectionKind};
+    use crate::status::conformance::JoinAll;
+    use crate::store::StoreId;
+
+    /// Checks the rules every dead-letter sink must follow, panicking with a clear message on
+    /// the first one broken. `kept` reads back what your sink holds, as `(store, body)` pairs
+    /// in any order; run it on an empty sink.
+    ///
+    /// Rules: every letter is accepted (`Ok`) and kept with its store and its exact body —
+    /// bytes that are not UTF-8, an empty body and a 1 MiB body included; concurrent letters
+    /// are all kept.
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    /// use store_notifications::{BoxError, DeadLetter};
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// let kept = Arc::new(Mutex::new(Vec::new()));
+    /// let into = Arc::clone(&kept);
+    /// let sink = move |letter: DeadLetter| {
+    ///     into.lock().unwrap().push((letter.store, letter.body.to_vec()));
+    ///     async { Ok::<(), BoxError>(()) }
+    /// };
+    /// store_notifications::dead_letter::conformance::check(&sink, || {
+    ///     let kept = kept.lock().unwrap().clone();
+    ///     async move { kept }
+    /// })
+    /// .await;
+    /// # });
+    /// ```
+    pub async fn check<S, F, Fut>(sink: &S, mut kept: F)
+    where
+        S: DeadLetterSink + ?Sized,
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Vec<(StoreId, Vec<u8>)>>,
+    {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", HeaderValue::from_static("application/json"));
+        let letter = |store, body: Vec<u8>| {
+            DeadLetter::new(
+                store,
+                Rejection::unusable(RejectionKind::Malformed, "conformance: not an event"),
+                &headers,
+                Bytes::from(body),
+                UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+            )
+        };
+        let mut expected = vec![
+            (StoreId::STRIPE, b"{\"not\": \"an event\"}".to_vec()),
+            (StoreId::APPLE, vec![0xff, 0xfe, 0x00, b'{', 0x80]),
+            (StoreId::GOOGLE, Vec::new()),
+            (StoreId::AMAZON, vec![b'x'; 1024 * 1024]),
+        ];
+        for (store, body) in &expected {
+            if let Err(e) = sink.dead_letter(letter(*store, body.clone())).await {
+                panic!(
+                    "the sink refused a {}-byte dead letter of {store}: {e}",
+                    body.len()
+                );
+            }
+        }
+        let concurrent: Vec<_> = (0..16)
+            .map(|i| {
+                let body = format!("concurrent dead letter {i}").into_bytes();
+                expected.push((StoreId::STRIPE, body.clone()));
+                let letter = letter(StoreId::STRIPE, body);
+                Box::pin(async move {
+                    if let Err(e) = sink.dead_letter(letter).await {
+                        panic!("the sink refused a concurrent dead letter: {e}");
+                    }
+                })
+            })
+            .collect();
+        JoinAll(concurrent.into_iter().map(Some).collect()).await;
+
+        let mut have = kept().await;
+        have.sort();
+        expected.sort();
+        assert_eq!(
+            have.len(),
+            expected.len(),
+            "every dead letter is kept, none twice"
+        );
+        for (h, e) in have.iter().zip(&expected) {
+            assert!(
+                h == e,
+                "a dead letter of {} ({} bytes) was not kept exactly",
+                e.0,
+                e.1.len()
+            );
+        }
+    }
+}

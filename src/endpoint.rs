@@ -1,6 +1,7 @@
 //! One notification endpoint: a store, the receipt hook, the status, and the response policy.
 //!
-//! [`Endpoint`] is the single implementation of DESIGN.md's response policy. The Tower
+//! [`Endpoint`] is the single implementation of the response policy (the table in the crate
+//! docs). The Tower
 //! [`NotificationLayer`](crate::NotificationLayer) and the axum
 //! [`Verified`](crate::Verified) extractor both call [`Endpoint::process`], so the two ways of
 //! mounting answer every input identically.

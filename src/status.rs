@@ -384,6 +384,168 @@ fn error_json(message: &str) -> Vec<u8> {
         .into_bytes()
 }
 
+/// A conformance test any [`StatusStore`] implementation can run.
+#[cfg(feature = "test-util")]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
+pub mod conformance {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll};
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::{Outcome, StatusStore, Subscription, SubscriptionState};
+    use crate::rejection::RejectionKind;
+    use crate::store::StoreId;
+
+    /// Checks the rules every status store must follow, panicking with a clear message on the
+    /// first one broken. Run it on an empty store (it records on `StoreId::STRIPE` and
+    /// `StoreId::AMAZON`); times are whole seconds, so stores keeping seconds pass.
+    ///
+    /// Rules: outcomes are counted per store and per kind (rejections by kind name); "last
+    /// received at" moves only for tracked deliveries and never backwards; another store is
+    /// untouched; the latest subscription change is kept with its topic, state, time and
+    /// token; concurrent records are all counted.
+    ///
+    /// ```
+    /// use store_notifications::InMemoryStatus;
+    /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+    /// store_notifications::status::conformance::check(&InMemoryStatus::new()).await;
+    /// # });
+    /// ```
+    pub async fn check<S: StatusStore + ?Sized>(status: &S) {
+        let at = |secs: u64| UNIX_EPOCH + Duration::from_secs(1_767_225_600 + secs);
+        let record = |store, outcome, t: SystemTime| async move {
+            if let Err(e) = status.record(store, outcome, t).await {
+                panic!("record({store}, {outcome}) failed: {e}");
+            }
+        };
+        let snapshot = || async {
+            match status.snapshot().await {
+                Ok(s) => s,
+                Err(e) => panic!("snapshot failed: {e}"),
+            }
+        };
+        let stripe = StoreId::STRIPE;
+
+        record(stripe, Outcome::Untracked, at(10)).await;
+        let s = snapshot().await;
+        let entry = s.stores.get(&stripe).cloned().unwrap_or_default();
+        assert_eq!(
+            entry.counts.untracked, 1,
+            "an untracked delivery is counted"
+        );
+        assert_eq!(
+            entry.last_received_at, None,
+            "last received at moves only for tracked deliveries"
+        );
+
+        record(stripe, Outcome::Tracked, at(20)).await;
+        record(stripe, Outcome::Tracked, at(5)).await;
+        let s = snapshot().await;
+        let entry = s.stores.get(&stripe).cloned().unwrap_or_default();
+        assert_eq!(entry.counts.tracked, 2, "tracked deliveries are counted");
+        assert_eq!(
+            entry.last_received_at,
+            Some(at(20)),
+            "last received at never moves backwards"
+        );
+        record(stripe, Outcome::Tracked, at(30)).await;
+        record(
+            stripe,
+            Outcome::Rejected(RejectionKind::Unauthenticated),
+            at(40),
+        )
+        .await;
+        let s = snapshot().await;
+        let entry = s.stores.get(&stripe).cloned().unwrap_or_default();
+        assert_eq!(entry.last_received_at, Some(at(30)), "a later one moves it");
+        assert_eq!(
+            entry.counts.rejected.get("unauthenticated").copied(),
+            Some(1),
+            "rejections are counted by kind name"
+        );
+        assert!(
+            s.stores
+                .get(&StoreId::AMAZON)
+                .is_none_or(|a| a.counts.tracked == 0 && a.last_received_at.is_none()),
+            "another store is untouched"
+        );
+
+        let pending = Subscription::new(
+            "arn:aws:sns:us-east-1:123456789012:conformance",
+            SubscriptionState::PendingConfirmation,
+            at(50),
+        )
+        .with_token("conformance-token");
+        if let Err(e) = status.record_subscription(StoreId::AMAZON, &pending).await {
+            panic!("record_subscription failed: {e}");
+        }
+        let confirmed =
+            Subscription::new(pending.topic.clone(), SubscriptionState::Confirmed, at(60));
+        if let Err(e) = status
+            .record_subscription(StoreId::AMAZON, &confirmed)
+            .await
+        {
+            panic!("record_subscription failed: {e}");
+        }
+        let s = snapshot().await;
+        let sub = s
+            .stores
+            .get(&StoreId::AMAZON)
+            .and_then(|a| a.subscription.clone())
+            .unwrap_or_else(|| panic!("the subscription is kept"));
+        assert_eq!(sub.topic, confirmed.topic, "the topic is kept");
+        assert_eq!(
+            sub.state,
+            SubscriptionState::Confirmed,
+            "the latest change wins"
+        );
+        assert_eq!(sub.at, at(60), "its time is kept");
+        assert_eq!(sub.token, None, "the latest change's token (none) is kept");
+
+        let before = snapshot()
+            .await
+            .stores
+            .get(&stripe)
+            .map_or(0, |e| e.counts.test);
+        let records: Vec<_> = (0..32)
+            .map(|i| Box::pin(record(stripe, Outcome::Test, at(100 + i))))
+            .collect();
+        JoinAll(records.into_iter().map(Some).collect()).await;
+        let after = snapshot()
+            .await
+            .stores
+            .get(&stripe)
+            .map_or(0, |e| e.counts.test);
+        assert_eq!(after - before, 32, "concurrent records are all counted");
+    }
+
+    /// Polls every future to completion (no runtime needed beyond the caller's).
+    pub(crate) struct JoinAll<F>(pub(crate) Vec<Option<Pin<Box<F>>>>);
+
+    impl<F: Future<Output = ()>> Future for JoinAll<F> {
+        type Output = ();
+
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut pending = false;
+            for slot in self.0.iter_mut() {
+                if let Some(fut) = slot {
+                    if fut.as_mut().poll(cx).is_ready() {
+                        *slot = None;
+                    } else {
+                        pending = true;
+                    }
+                }
+            }
+            if pending {
+                Poll::Pending
+            } else {
+                Poll::Ready(())
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::{Duration, UNIX_EPOCH};
@@ -395,6 +557,12 @@ mod tests {
             .build()
             .expect("runtime")
             .block_on(f)
+    }
+
+    #[cfg(feature = "test-util")]
+    #[test]
+    fn in_memory_status_passes_the_conformance_check() {
+        block_on(conformance::check(&InMemoryStatus::new()));
     }
 
     #[test]

@@ -205,6 +205,7 @@ on_both_backends!(
     authentic_but_unusable_body_is_dead_lettered_with_200,
     receipts_events_and_unknown_routes_answer_clearly,
     database_hook_passes_the_crate_conformance_check,
+    database_status_and_dead_letters_pass_the_crate_conformance_checks,
     long_ids_and_references_are_stored_alike_on_both_databases,
     tables_of_0_1_are_migrated_without_losing_a_receipt_or_a_delivery,
 );
@@ -1052,6 +1053,26 @@ async fn database_hook_passes_the_crate_conformance_check(db: &str) {
         let tracker = tracker.clone();
         async move {
             tracker.track(r.store, &r.reference).await.expect("track");
+        }
+    })
+    .await;
+    db.close().await;
+}
+
+async fn database_status_and_dead_letters_pass_the_crate_conformance_checks(db: &str) {
+    let db = Db::connect(db).await.expect("connect");
+    store_notifications::status::conformance::check(&db).await;
+    let reader = db.clone();
+    store_notifications::dead_letter::conformance::check(&db, move || {
+        let reader = reader.clone();
+        async move {
+            reader
+                .dead_letters()
+                .await
+                .expect("read dead letters")
+                .into_iter()
+                .map(|(store, body)| (store.parse().expect("a built-in store"), body))
+                .collect()
         }
     })
     .await;

@@ -509,6 +509,19 @@ impl Db {
             .collect()
     }
 
+    /// Every dead letter kept, as `(store, body)`.
+    pub async fn dead_letters(&self) -> Result<Vec<(String, Vec<u8>)>, BoxError> {
+        self.bounded("reading dead letters", async {
+            let rows = sqlx::query("SELECT store, body FROM dead_letters ORDER BY seq")
+                .fetch_all(&self.pool)
+                .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get("store")?, row.try_get("body")?)))
+                .collect()
+        })
+        .await
+    }
+
     /// How many dead letters are kept for `store`.
     pub async fn dead_letter_count(&self, store: StoreId) -> Result<i64, BoxError> {
         self.bounded("counting dead letters", async {

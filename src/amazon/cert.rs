@@ -4,7 +4,7 @@
 //! attacker controls that URL. Only certificates served by Amazon SNS may be trusted, so the
 //! URL must pass the rules of AWS's own validators (aws-php-sns-message-validator
 //! `validateUrl`, aws-js-sns-message-validator `validateUrl`) before anything is looked up, and
-//! this library is stricter where they are loose (see the shared fixtures' `SOURCES.md`):
+//! this library is stricter where they are loose (each rule has a test below):
 //!
 //! - scheme `https` (a downgrade to `http` lets anyone on the path swap the certificate);
 //! - no userinfo (`https://sns.us-east-1.amazonaws.com@evil.com/…` is a request to evil.com);

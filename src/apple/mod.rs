@@ -687,7 +687,7 @@ impl AppleNotification {
         transaction: Option<JWSTransactionDecodedPayload>,
         renewal_info: Option<JWSRenewalInfoDecodedPayload>,
     ) -> Self {
-        // DESIGN.md: the transaction's originalTransactionId, else the renewal info's.
+        // The receipt is the transaction's originalTransactionId, else the renewal info's.
         let reference = transaction
             .as_ref()
             .and_then(|t| t.original_transaction_id.clone())

@@ -1,7 +1,7 @@
 //! The `DeveloperNotification` Google Play publishes to your Pub/Sub topic
 //! (<https://developer.android.com/google/play/billing/rtdn-reference>).
 //!
-//! Parsing follows the rules in the shared fixtures' `google/SOURCES.md`:
+//! Parsing rules (each has a test below):
 //!
 //! - `eventTimeMillis` is documented as a `long` and sent as a decimal string; both a string of
 //!   digits and a JSON integer are accepted.

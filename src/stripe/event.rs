@@ -395,7 +395,7 @@ struct SubscriptionDetails {
 }
 
 impl ObjectPeek {
-    /// The rule of DESIGN.md: a subscription's own id; an object's `subscription` (id or
+    /// The receipt rule: a subscription's own id; an object's `subscription` (id or
     /// expanded); an invoice's `parent.subscription_details.subscription` (API 2025-03-31.basil
     /// and later); a customer's own id; an object's `customer`; else none.
     fn receipt(&self) -> Option<(String, ReceiptKind)> {
