@@ -5,12 +5,15 @@
 //! For the demo, the crate's `testing::AppleSigner` makes a throwaway root, intermediate and
 //! leaf; they are saved in `DEMO_KEYS_DIR` (`apple_root.der`, the only root the demo trusts,
 //! and `apple_signer.pem`, the chain and leaf key) so `simulate` can sign from another process.
+// The demo's signing half (test keys) is compiled only with the `demo` feature.
+#![cfg_attr(not(feature = "demo"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use store_notifications::apple::Environment;
+#[cfg(feature = "demo")]
 use store_notifications::testing::AppleSigner;
 use store_notifications::{AppleStore, BoxError, StoreId};
 
@@ -24,7 +27,9 @@ use super::{keys, time};
 pub const MODULE: StoreModule = StoreModule {
     kind: StoreId::APPLE,
     mount,
+    #[cfg(feature = "demo")]
     demo_setup,
+    #[cfg(feature = "demo")]
     sign,
     new_reference,
 };
@@ -120,6 +125,7 @@ fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
     blocks
 }
 
+#[cfg(feature = "demo")]
 fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     let signer = AppleSigner::try_new(DEMO_BUNDLE_ID, Environment::Sandbox)?;
     keys::write(dir, ROOT_FILE, signer.root_der())?;
@@ -134,6 +140,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "demo")]
 fn sign(dir: &Path, sample: &Sample) -> Result<Delivery, BoxError> {
     let pem = keys::read(dir, SIGNER_FILE)?;
     let signer = AppleSigner::from_pem(DEMO_BUNDLE_ID, Environment::Sandbox, &pem)?

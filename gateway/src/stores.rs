@@ -3,6 +3,8 @@
 //!
 //! To add a store: write `<store>.rs` with a `pub const MODULE: StoreModule`, declare it in
 //! `app.rs` and add it to [`MODULES`], both under `#[cfg(feature = "<store>")]`.
+// The demo's signing half (test keys) is compiled only with the `demo` feature.
+#![cfg_attr(not(feature = "demo"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
@@ -39,9 +41,11 @@ pub struct StoreModule {
     pub mount: fn(&Config, &Db) -> Result<Option<Route>, BoxError>,
     /// `--demo`: generates throwaway keys, writes them into the directory, and points
     /// `config` at them only (the demo then runs the same `mount` as production).
+    #[cfg(feature = "demo")]
     pub demo_setup: fn(&Path, &mut Config) -> Result<(), BoxError>,
     /// Signs one delivery with the keys `demo_setup` wrote into the directory (the demo and
     /// `examples/simulate.rs`).
+    #[cfg(feature = "demo")]
     pub sign: fn(&Path, &Sample) -> Result<Delivery, BoxError>,
     /// A fresh receipt reference in the store's format (Stripe `sub_…`, Apple
     /// `originalTransactionId`, Google `purchaseToken`, Amazon `receiptId`).

@@ -3,7 +3,7 @@
 //! No server: the endpoint is driven directly with signed test deliveries.
 //!
 //! ```text
-//! cargo run --example custom_hook
+//! cargo run -p store-notifications-gateway --example custom_hook
 //! ```
 
 use async_trait::async_trait;

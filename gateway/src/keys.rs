@@ -37,7 +37,7 @@ pub fn read(dir: &Path, name: &str) -> Result<String, BoxError> {
     let path = dir.join(name);
     let text = fs::read_to_string(&path).map_err(|e| {
         format!(
-            "cannot read {} ({e}); run `cargo run --example gateway -- --demo` first, \
+            "cannot read {} ({e}); run `store-notifications-gateway --demo` first, \
              or point DEMO_KEYS_DIR at its keys",
             path.display()
         )

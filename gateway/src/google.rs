@@ -5,11 +5,14 @@
 //! For the demo, `DEMO_KEYS_DIR/google_jwks.json`: the JWKS of the crate's
 //! `testing::GoogleSigner`, the only key the demo trusts. That key is a published test key (the
 //! signer has no other), so a demo gateway accepts pushes anyone can sign: keep it on loopback.
+// The demo's signing half (test keys) is compiled only with the `demo` feature.
+#![cfg_attr(not(feature = "demo"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
 use store_notifications::google::OneTimeProductNotificationType;
 use store_notifications::google::{GoogleStore, KeySet, StaticKeys, SubscriptionNotificationType};
+#[cfg(feature = "demo")]
 use store_notifications::testing::GoogleSigner;
 use store_notifications::{BoxError, StoreId};
 
@@ -23,7 +26,9 @@ use super::{keys, time};
 pub const MODULE: StoreModule = StoreModule {
     kind: StoreId::GOOGLE,
     mount,
+    #[cfg(feature = "demo")]
     demo_setup,
+    #[cfg(feature = "demo")]
     sign,
     new_reference,
 };
@@ -86,6 +91,7 @@ pub fn store(google: &GoogleConfig) -> Result<Option<GoogleStore>, BoxError> {
     Ok(Some(store.with_package_name(google.package_name.clone())))
 }
 
+#[cfg(feature = "demo")]
 fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     keys::write(dir, JWKS_FILE, GoogleSigner::new().jwks().as_bytes())?;
     config.google = Some(GoogleConfig {
@@ -142,6 +148,7 @@ fn notification(notification_type: &str, token: &str, event_ms: i64) -> Result<S
     ))
 }
 
+#[cfg(feature = "demo")]
 fn sign(dir: &Path, sample: &Sample) -> Result<Delivery, BoxError> {
     let signer = GoogleSigner::new();
     // The signer's key is built in; checking the demo's key file makes `simulate` fail clearly

@@ -110,7 +110,7 @@ pub fn print(running: &Running, keys_dir: &Path, rows: &[Row]) {
     println!("keys          {}", keys_dir.display());
     for kind in &running.enabled {
         println!(
-            "send another  cargo run --example simulate -- {kind} {} [--receipt R] [--type T]",
+            "send another  store-notifications-gateway simulate {kind} {} [--receipt R] [--type T]",
             running.url(&stores::path(*kind))
         );
     }

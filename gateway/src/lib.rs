@@ -1,9 +1,10 @@
-//! The gateway's library part: everything but `main`, so `tests/gateway.rs` and
-//! `examples/simulate.rs` run the very same code (they include this file with `#[path]`).
+//! The store-notifications gateway as a library: everything the binary runs, so the tests
+//! drive the very same code.
 //!
 //! Adding a store is one file and two lines: write `<store>.rs` exporting a
 //! [`stores::StoreModule`] (see `stripe.rs`), declare it below and list it in
 //! [`stores::MODULES`], both under the store's cargo feature.
+#![forbid(unsafe_code)]
 
 #[cfg(feature = "amazon")]
 pub mod amazon;
@@ -12,12 +13,15 @@ pub mod apple;
 pub mod client;
 pub mod config;
 pub mod db;
+#[cfg(feature = "demo")]
 pub mod demo;
 #[cfg(feature = "google")]
 pub mod google;
 pub mod html;
 pub mod keys;
 pub mod routes;
+#[cfg(feature = "demo")]
+pub mod simulate;
 pub mod stores;
 #[cfg(feature = "stripe")]
 pub mod stripe;

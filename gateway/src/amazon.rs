@@ -8,10 +8,13 @@
 //! `testing::SnsSigner`, pinned under the file name of the signer's `SigningCertURL`, and only
 //! the signer's topic allowed. That key is a published test key (the signer has no other), so a
 //! demo gateway accepts messages anyone can sign: keep it on loopback.
+// The demo's signing half (test keys) is compiled only with the `demo` feature.
+#![cfg_attr(not(feature = "demo"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
 use store_notifications::amazon::{AmazonStore, PinnedCerts, RecordOnly};
+#[cfg(feature = "demo")]
 use store_notifications::testing::{RtnMessageBuilder, SnsSigner};
 use store_notifications::{BoxError, StoreId};
 
@@ -25,7 +28,9 @@ use super::{keys, time};
 pub const MODULE: StoreModule = StoreModule {
     kind: StoreId::AMAZON,
     mount,
+    #[cfg(feature = "demo")]
     demo_setup,
+    #[cfg(feature = "demo")]
     sign,
     new_reference,
 };
@@ -110,6 +115,7 @@ pub fn store(amazon: &AmazonConfig) -> Result<Option<AmazonStore>, BoxError> {
     Ok(Some(store))
 }
 
+#[cfg(feature = "demo")]
 fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     let certs = dir.join(CERT_DIR);
     keys::write(
@@ -128,6 +134,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "demo")]
 fn sign(dir: &Path, sample: &Sample) -> Result<Delivery, BoxError> {
     // The signer's key is built in; reading the pinned copy makes `simulate` fail clearly
     // before the demo ran instead of getting a 401.

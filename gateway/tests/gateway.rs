@@ -1,4 +1,4 @@
-//! Black-box tests of the gateway example (`examples/gateway/`): its own router, started on a
+//! Black-box tests of the gateway (`gateway/`): its own router, started on a
 //! loopback port and spoken to over real HTTP, with a temp SQLite file, and the same suite
 //! against PostgreSQL when `GATEWAY_TEST_DATABASE_URL` (or a `postgres://` `DATABASE_URL`)
 //! names a server (`.ci/postgres.sh` starts one and prints its URL).
@@ -7,13 +7,9 @@
 //! every store this build has, each store configured by its module's `demo_setup` (throwaway
 //! keys in a temp directory) and signed by its `sign`: the code paths of `--demo` and
 //! `simulate`, checked from the outside.
-#![cfg(all(feature = "stripe", feature = "test-util"))]
+#![cfg(all(feature = "stripe", feature = "demo"))]
 
-// The example's modules, compiled into this test: the test runs the real gateway code, not a
-// copy. (Files loaded with `#[path]` own their directory, so its submodules resolve there.)
-#[allow(dead_code)]
-#[path = "../examples/gateway/app.rs"]
-mod app;
+use store_notifications_gateway as app;
 
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
@@ -1160,7 +1156,7 @@ async fn tables_of_0_1_are_migrated_without_losing_a_receipt_or_a_delivery(db: &
 }
 
 /// Start-up time and requests/s on loopback (tracked deliveries, 16 in flight), per store:
-/// `cargo test --release --test gateway -- --ignored --nocapture throughput`
+/// `cargo test --release -p store-notifications-gateway --test gateway -- --ignored --nocapture throughput`
 /// (`GATEWAY_BENCH_STORE=google` for one store, `GATEWAY_BENCH_REQUESTS=n`, and
 /// `GATEWAY_TEST_DATABASE_URL` for PostgreSQL).
 #[tokio::test(flavor = "multi_thread")]
@@ -1220,19 +1216,12 @@ async fn throughput() {
     }
 }
 
-/// The built example `name` (cargo builds examples before running tests), if it is there.
-fn example_binary(name: &str) -> Option<PathBuf> {
-    // target/<profile>/deps/gateway-… → target/<profile>/examples/<name>
-    let exe = std::env::current_exe().ok()?;
-    let bin = exe
-        .parent()?
-        .parent()?
-        .join("examples")
-        .join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    bin.exists().then_some(bin)
+/// The gateway binary (cargo builds it for this package's integration tests).
+fn gateway_binary() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_store-notifications-gateway"))
 }
 
-/// The built `gateway` example running as its own process; killed on drop.
+/// The gateway binary running as its own process; killed on drop.
 struct Process {
     child: std::process::Child,
     lines: std::sync::mpsc::Receiver<String>,
@@ -1240,7 +1229,7 @@ struct Process {
 
 impl Process {
     fn spawn(args: &[&str], vars: &[(&str, &str)]) -> Option<Process> {
-        let mut cmd = std::process::Command::new(example_binary("gateway")?);
+        let mut cmd = std::process::Command::new(gateway_binary());
         cmd.args(args)
             .env_clear()
             .envs(vars.iter().copied())
@@ -1367,7 +1356,7 @@ async fn demo_process_fires_its_deliveries_and_a_restarted_process_keeps_them() 
         ("DEMO_KEYS_DIR", keys_str.as_str()),
     ];
     let Some(demo) = Process::spawn(&["--demo"], &vars) else {
-        eprintln!("skipped: the gateway example is not built next to this test");
+        eprintln!("skipped: the gateway binary could not be started");
         return;
     };
     let base = demo.base_url();
@@ -1435,11 +1424,12 @@ async fn demo_process_fires_its_deliveries_and_a_restarted_process_keeps_them() 
     );
 
     // `simulate`, with the demo's keys, against the restarted process.
-    if let Some(simulate) = example_binary("simulate") {
+    {
         for module in stores::MODULES {
             let url = format!("{base}{}", stores::path(module.kind));
-            let out = std::process::Command::new(&simulate)
+            let out = std::process::Command::new(gateway_binary())
                 .args([
+                    "simulate",
                     module.kind.as_str(),
                     url.as_str(),
                     "--receipt",

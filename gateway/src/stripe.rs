@@ -1,9 +1,12 @@
 //! Stripe in the gateway: `STRIPE_WEBHOOK_SECRET` (comma-separated, any may match), and for
 //! the demo a random `whsec_` secret in `DEMO_KEYS_DIR/stripe_webhook_secret`.
+// The demo's signing half (test keys) is compiled only with the `demo` feature.
+#![cfg_attr(not(feature = "demo"), allow(dead_code, unused_imports))]
 
 use std::path::Path;
 
 use serde_json::json;
+#[cfg(feature = "demo")]
 use store_notifications::testing::StripeSigner;
 use store_notifications::{BoxError, StoreId, StripeStore};
 
@@ -17,7 +20,9 @@ use super::{keys, time};
 pub const MODULE: StoreModule = StoreModule {
     kind: StoreId::STRIPE,
     mount,
+    #[cfg(feature = "demo")]
     demo_setup,
+    #[cfg(feature = "demo")]
     sign,
     new_reference,
 };
@@ -37,6 +42,7 @@ fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
     ))))
 }
 
+#[cfg(feature = "demo")]
 fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     // 32 random bytes, like the secrets the Stripe dashboard and CLI hand out.
     let secret = format!("whsec_{}", keys::random_hex(32)?);
@@ -48,6 +54,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
     Ok(())
 }
 
+#[cfg(feature = "demo")]
 fn sign(dir: &Path, sample: &Sample) -> Result<Delivery, BoxError> {
     let signer = StripeSigner::new(keys::read(dir, SECRET_FILE)?);
     let id = format!("evt_{}", keys::random_hex(12)?);

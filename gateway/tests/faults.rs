@@ -1,4 +1,4 @@
-//! The fault suite: the real gateway binary (`examples/gateway`, built by `cargo test`) on
+//! The fault suite: the real gateway binary (`store-notifications-gateway`) on
 //! loopback, under every fault it claims to survive. `RELIABILITY.md` lists each test with what
 //! it sends, what it expects and what was observed.
 //!
@@ -8,17 +8,11 @@
 //!
 //! Faults that need root (a tmpfs to fill, the PostgreSQL server to stop or freeze) say they
 //! were skipped and pass when they cannot be produced; CI runs as root and produces them all.
-//! The long variants are `#[ignore]`d.
-//!
-//! `cargo test` builds the gateway example before running this; alone, build it first
-//! (`cargo build --all-features --example gateway && cargo test --all-features --test faults`,
-//! add `-- --ignored` for the long variants). A binary older than the sources fails the test
-//! rather than testing stale code.
-#![cfg(all(feature = "stripe", feature = "test-util"))]
+//! The long variants are `#[ignore]`d:
+//! `cargo test -p store-notifications-gateway --test faults -- --ignored`.
+#![cfg(all(feature = "stripe", feature = "demo"))]
 
-#[allow(dead_code)]
-#[path = "../examples/gateway/app.rs"]
-mod app;
+use store_notifications_gateway as app;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
@@ -62,53 +56,9 @@ fn skip(test: &str, why: &str) {
     eprintln!("{test}: skipped: {why}");
 }
 
-/// The newest modification time of the files under `dir`.
-fn newest(dir: &Path) -> SystemTime {
-    let mut newest = UNIX_EPOCH;
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        let time = if path.is_dir() {
-            newest_of(&path)
-        } else {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .unwrap_or(UNIX_EPOCH)
-        };
-        newest = newest.max(time);
-    }
-    newest
-}
-
-fn newest_of(dir: &Path) -> SystemTime {
-    newest(dir)
-}
-
-/// The built example `gateway` next to this test binary, checked to be newer than its sources.
+/// The gateway binary (cargo builds it for this package's integration tests).
 fn gateway_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .join("examples")
-        .join(format!("gateway{}", std::env::consts::EXE_SUFFIX));
-    let built = std::fs::metadata(&bin)
-        .and_then(|m| m.modified())
-        .unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: cargo build --example gateway",
-                bin.display()
-            )
-        });
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let sources = newest(&root.join("src")).max(newest(&root.join("examples/gateway")));
-    assert!(
-        built >= sources,
-        "{} is older than its sources: cargo build --all-features --example gateway first",
-        bin.display()
-    );
-    bin
+    PathBuf::from(env!("CARGO_BIN_EXE_store-notifications-gateway"))
 }
 
 /// A gateway process serving Stripe on a free loopback port; killed on drop.
