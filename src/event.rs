@@ -62,7 +62,12 @@ impl fmt::Display for EventKind {
 }
 
 /// A normalised event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// `Debug` redacts a sensitive receipt reference (see [`Receipt::sensitive`]); the serialised
+/// form carries it whole, for the backend it is meant for.
+///
+/// [`Receipt::sensitive`]: crate::Receipt::sensitive
+#[derive(Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Event {
     /// The store.
@@ -75,6 +80,9 @@ pub struct Event {
     pub notification_type: String,
     /// The receipt reference, if any.
     pub receipt: Option<String>,
+    /// Whether the receipt reference is a credential (a Google purchase token): show it only
+    /// through [`hook::redact`](crate::hook::redact).
+    pub receipt_sensitive: bool,
     /// The product, if known.
     pub product: Option<String>,
     /// The environment, if known.
@@ -103,11 +111,32 @@ impl Event {
             id: n.id().to_owned(),
             notification_type: n.notification_type().to_owned(),
             receipt: receipt.map(|r| r.reference.clone()),
+            receipt_sensitive: receipt.is_some_and(|r| r.is_sensitive()),
             product: receipt.and_then(|r| r.product.clone()),
             environment: receipt.and_then(|r| r.environment.clone()),
             occurred_at: n.occurred_at(),
             test,
         }
+    }
+}
+
+impl fmt::Debug for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let receipt = match &self.receipt {
+            Some(r) if self.receipt_sensitive => Some(crate::hook::redact(r)),
+            other => other.clone(),
+        };
+        f.debug_struct("Event")
+            .field("store", &self.store)
+            .field("kind", &self.kind)
+            .field("id", &self.id)
+            .field("notification_type", &self.notification_type)
+            .field("receipt", &receipt)
+            .field("product", &self.product)
+            .field("environment", &self.environment)
+            .field("occurred_at", &self.occurred_at)
+            .field("test", &self.test)
+            .finish()
     }
 }
 

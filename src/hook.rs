@@ -108,6 +108,27 @@ impl fmt::Debug for Receipt {
     }
 }
 
+/// A credential shown the way an operator can recognise it without being able to use it: its
+/// first 8 characters, `…`, and its length.
+///
+/// ```
+/// assert_eq!(
+///     store_notifications::hook::redact("AO-J1OabcdefghijklmnOPQRSTUVWXYZ"),
+///     "AO-J1Oab… (32 bytes)"
+/// );
+/// assert_eq!(store_notifications::hook::redact("short"), "… (5 bytes)");
+/// ```
+pub fn redact(value: &str) -> String {
+    const SHOWN: usize = 8;
+    // A value barely longer than the prefix would be nearly whole: show nothing of it.
+    let prefix = if value.chars().count() >= SHOWN * 2 {
+        value.chars().take(SHOWN).collect::<String>()
+    } else {
+        String::new()
+    };
+    format!("{prefix}… ({} bytes)", value.len())
+}
+
 struct Redacted(usize);
 
 impl fmt::Debug for Redacted {

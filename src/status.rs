@@ -149,7 +149,8 @@ impl Serialize for Subscription {
         st.serialize_field("state", &self.state)?;
         st.serialize_field("confirmed", &(self.state == SubscriptionState::Confirmed))?;
         st.serialize_field("at", &rfc3339(self.at))?;
-        st.serialize_field("token", &self.token)?;
+        // The confirmation token confirms the subscription: recognisable, never whole.
+        st.serialize_field("token", &self.token.as_deref().map(crate::hook::redact))?;
         st.end()
     }
 }

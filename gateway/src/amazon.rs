@@ -85,9 +85,20 @@ pub fn store(amazon: &AmazonConfig) -> Result<Option<AmazonStore>, BoxError> {
         }
     };
     if amazon.sns_topic_arns.is_empty() {
-        eprintln!(
-            "amazon: warning: AMAZON_SNS_TOPIC_ARNS is not set, so messages of any SNS topic \
-             are accepted; set it to your Appstore topic"
+        // Any AWS account can subscribe this endpoint to its own topic and deliver genuinely
+        // signed messages: confirming such subscriptions automatically would let it in.
+        if amazon.auto_confirm {
+            return Err(
+                "AMAZON_AUTO_CONFIRM is on but AMAZON_SNS_TOPIC_ARNS is not set: any AWS \
+                        account could subscribe this endpoint to its own topic and be confirmed; \
+                        set AMAZON_SNS_TOPIC_ARNS to your Appstore topic (or \
+                        AMAZON_AUTO_CONFIRM=false)"
+                    .into(),
+            );
+        }
+        tracing::warn!(
+            "amazon: AMAZON_SNS_TOPIC_ARNS is not set, so signed messages of any SNS topic are \
+             accepted; set it to your Appstore topic"
         );
     }
     for topic in &amazon.sns_topic_arns {

@@ -42,6 +42,69 @@ pub struct Config {
     pub disabled: Vec<(StoreId, String)>,
     /// How long the gateway waits for anything (`GATEWAY_*_TIMEOUT`, …).
     pub limits: Limits,
+    /// `GATEWAY_ADMIN_TOKEN`: required (as a bearer token) by `POST /receipts`, `GET /status`,
+    /// `GET /events`, `GET /metrics` and the page.
+    pub admin_token: Option<AdminToken>,
+    /// `GATEWAY_ALLOW_UNAUTHENTICATED_ADMIN=true`: serve the admin routes without a token on
+    /// a non-loopback `BIND` (else the gateway refuses to start).
+    pub allow_unauthenticated_admin: bool,
+}
+
+/// The admin token: compared in constant time, never shown.
+#[derive(Clone)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token; at least 16 bytes, so it cannot be guessed by trying.
+    pub fn new(token: String) -> Result<AdminToken, ConfigError> {
+        if token.len() < 16 {
+            return Err(ConfigError(
+                "GATEWAY_ADMIN_TOKEN must be at least 16 bytes".into(),
+            ));
+        }
+        Ok(AdminToken(token))
+    }
+
+    /// Whether `candidate` is the token (constant time).
+    pub fn matches(&self, candidate: &[u8]) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.as_bytes().ct_eq(candidate).into()
+    }
+}
+
+impl fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AdminToken(<redacted>)")
+    }
+}
+
+/// Whether `bind` (`host:port`) listens on loopback only.
+pub fn is_loopback_bind(bind: &str) -> bool {
+    if let Ok(addr) = bind.parse::<std::net::SocketAddr>() {
+        return addr.ip().is_loopback();
+    }
+    bind.rsplit_once(':')
+        .is_some_and(|(host, _)| host.eq_ignore_ascii_case("localhost"))
+}
+
+/// Whether a request's `Host` names this machine's loopback (`localhost`, `127.x.x.x`,
+/// `[::1]`, with or without a port).
+pub fn is_loopback_host(host: &str) -> bool {
+    let name = if let Some(rest) = host.strip_prefix('[') {
+        rest.split_once(']').map_or(rest, |(ip, _)| ip)
+    } else {
+        host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        })
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Every bound on waiting, and the connection cap. Each has an environment variable (seconds,
@@ -363,7 +426,40 @@ impl Config {
             amazon,
             disabled,
             limits: Limits::from_vars(get)?,
+            admin_token: get("GATEWAY_ADMIN_TOKEN")
+                .map(AdminToken::new)
+                .transpose()?,
+            allow_unauthenticated_admin: match get("GATEWAY_ALLOW_UNAUTHENTICATED_ADMIN")
+                .map(|v| v.to_ascii_lowercase())
+                .as_deref()
+            {
+                None | Some("false" | "0" | "no" | "off") => false,
+                Some("true" | "1" | "yes" | "on") => true,
+                Some(v) => {
+                    return Err(ConfigError(format!(
+                        "GATEWAY_ALLOW_UNAUTHENTICATED_ADMIN={v:?}: expected true or false"
+                    )));
+                }
+            },
         })
+    }
+
+    /// The start-up rules no single variable can check: admin routes without a token only on
+    /// loopback (unless explicitly allowed).
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.admin_token.is_none()
+            && !self.allow_unauthenticated_admin
+            && !is_loopback_bind(&self.bind)
+        {
+            return Err(ConfigError(format!(
+                "refusing to serve /receipts, /status, /events and the page without \
+                 authentication on {}: set GATEWAY_ADMIN_TOKEN (or \
+                 GATEWAY_ALLOW_UNAUTHENTICATED_ADMIN=true behind your own auth), or BIND a \
+                 loopback address",
+                self.bind
+            )));
+        }
+        Ok(())
     }
 
     /// Marks `store` as enabled (the demo does this after pointing it at fresh keys).
@@ -399,6 +495,11 @@ impl fmt::Debug for Config {
             .field("google", &self.google)
             .field("amazon", &self.amazon)
             .field("limits", &self.limits)
+            .field("admin_token", &self.admin_token)
+            .field(
+                "allow_unauthenticated_admin",
+                &self.allow_unauthenticated_admin,
+            )
             .finish()
     }
 }
@@ -471,6 +572,60 @@ mod tests {
         ] {
             let err = parse(&[(name, value)]).expect_err(name);
             assert!(err.0.contains(name), "{err}");
+        }
+    }
+
+    #[test]
+    fn admin_routes_need_a_token_off_loopback() {
+        let c = parse(&[("BIND", "0.0.0.0:8080")]).expect("config");
+        let err = c.check().expect_err("refused");
+        assert!(err.0.contains("GATEWAY_ADMIN_TOKEN"), "{err}");
+        for vars in [
+            &[
+                ("BIND", "0.0.0.0:8080"),
+                ("GATEWAY_ADMIN_TOKEN", "0123456789abcdef"),
+            ][..],
+            &[
+                ("BIND", "0.0.0.0:8080"),
+                ("GATEWAY_ALLOW_UNAUTHENTICATED_ADMIN", "true"),
+            ],
+            &[("BIND", "127.0.0.1:8080")],
+            &[("BIND", "[::1]:8080")],
+            &[("BIND", "localhost:8080")],
+        ] {
+            parse(vars).expect("config").check().expect("allowed");
+        }
+        assert!(parse(&[("GATEWAY_ADMIN_TOKEN", "short")]).is_err());
+        let c = parse(&[("GATEWAY_ADMIN_TOKEN", "0123456789abcdef")]).expect("config");
+        let token = c.admin_token.expect("token");
+        assert!(token.matches(b"0123456789abcdef"));
+        assert!(!token.matches(b"0123456789abcdeF"));
+        assert!(!token.matches(b""));
+        assert!(!format!("{token:?}").contains("0123"));
+    }
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for host in [
+            "localhost",
+            "localhost:8080",
+            "127.0.0.1",
+            "127.0.0.1:80",
+            "[::1]:8080",
+            "[::1]",
+            "LOCALHOST",
+        ] {
+            assert!(is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "evil.example",
+            "evil.example:8080",
+            "10.0.0.1",
+            "localhost.evil.example",
+            "127.0.0.1.evil.example",
+            "[::2]:80",
+        ] {
+            assert!(!is_loopback_host(host), "{host}");
         }
     }
 

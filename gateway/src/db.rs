@@ -147,7 +147,7 @@ pub struct EventRow {
     pub store: String,
     /// The store's idempotency id.
     pub id: String,
-    /// The receipt reference, if any.
+    /// The receipt reference, if any (redacted when it is a credential).
     pub receipt: Option<String>,
     /// A test notification.
     pub test: bool,
@@ -279,7 +279,7 @@ impl Db {
                 "CREATE TABLE IF NOT EXISTS events (seq {serial}, store TEXT NOT NULL, \
                  id TEXT NOT NULL, receipt TEXT, test BIGINT NOT NULL, event_type TEXT NOT NULL, \
                  kind TEXT NOT NULL, product TEXT, environment TEXT, occurred_at BIGINT, \
-                 received_at BIGINT NOT NULL)"
+                 received_at BIGINT NOT NULL, receipt_sensitive BIGINT NOT NULL DEFAULT 0)"
             ),
             "CREATE INDEX IF NOT EXISTS events_by_store ON events (store, seq)".to_owned(),
             "CREATE TABLE IF NOT EXISTS outcome_counts (store TEXT NOT NULL, \
@@ -310,11 +310,38 @@ impl Db {
                 sqlx::query(statement).execute(tx.conn()?).await?;
             }
             self.migrate_v1_tables(&mut tx).await?;
+            self.migrate_v1_events(&mut tx).await?;
             tx.commit().await
         };
         tokio::time::timeout(bound, work)
             .await
             .map_err(|_| format!("database: migration timed out after {bound:?}"))?
+    }
+
+    /// Adds 0.1's `events` the `receipt_sensitive` column; 0.1's sensitive references were
+    /// Google's purchase tokens.
+    async fn migrate_v1_events(&self, tx: &mut WriteTx) -> Result<(), BoxError> {
+        let has_column = match self.backend {
+            Backend::Sqlite => {
+                "SELECT COUNT(*) AS n FROM pragma_table_info('events') \
+                 WHERE name = 'receipt_sensitive'"
+            }
+            Backend::Postgres => {
+                "SELECT COUNT(*) AS n FROM information_schema.columns \
+                 WHERE table_schema = current_schema() AND table_name = 'events' \
+                 AND column_name = 'receipt_sensitive'"
+            }
+        };
+        let row = sqlx::query(has_column).fetch_one(tx.conn()?).await?;
+        if row.try_get::<i64, _>("n")? == 0 {
+            for sql in [
+                "ALTER TABLE events ADD COLUMN receipt_sensitive BIGINT NOT NULL DEFAULT 0",
+                "UPDATE events SET receipt_sensitive = 1 WHERE store = 'google'",
+            ] {
+                sqlx::query(sql).execute(tx.conn()?).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Moves rows of the 0.1 tables (`receipts`, `deliveries`, keyed on the raw values) into
@@ -434,8 +461,8 @@ impl Db {
             }
             sqlx::query(
                 "INSERT INTO events (store, id, receipt, test, event_type, kind, product, \
-                 environment, occurred_at, received_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                 environment, occurred_at, received_at, receipt_sensitive) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(event.store.as_str())
             .bind(event.id.as_str())
@@ -447,6 +474,7 @@ impl Db {
             .bind(event.environment.clone())
             .bind(event.occurred_at.map(time::unix))
             .bind(received_at)
+            .bind(i64::from(event.receipt_sensitive))
             .execute(tx.conn()?)
             .await?;
             tx.commit().await?;
@@ -471,7 +499,8 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<EventRow>, BoxError> {
         const COLUMNS: &str = "SELECT store, id, receipt, test, event_type, kind, product, \
-                               environment, occurred_at, received_at FROM events";
+                               environment, occurred_at, received_at, receipt_sensitive \
+                               FROM events";
         let rows = match store {
             Some(store) => {
                 sqlx::query(&format!(
@@ -494,7 +523,13 @@ impl Db {
                 Ok(EventRow {
                     store: row.try_get("store")?,
                     id: row.try_get("id")?,
-                    receipt: row.try_get("receipt")?,
+                    // Credentials (Google purchase tokens) are shown recognisable, not whole.
+                    receipt: row.try_get::<Option<String>, _>("receipt")?.map(|r| {
+                        match row.try_get::<i64, _>("receipt_sensitive") {
+                            Ok(0) => r,
+                            _ => store_notifications::hook::redact(&r),
+                        }
+                    }),
                     test: row.try_get::<i64, _>("test")? != 0,
                     notification_type: row.try_get("event_type")?,
                     kind: row.try_get("kind")?,

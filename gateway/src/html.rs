@@ -42,7 +42,14 @@ pub async fn page(State(shared): State<Shared>) -> Response {
                 let status = snapshot.stores.get(&kind).cloned().unwrap_or_default();
                 (kind, shared.enabled.contains(&kind), status)
             });
-            Html(render(&stores, &events)).into_response()
+            let mut warnings = Vec::new();
+            if shared.amazon_any_topic {
+                warnings.push(
+                    "Amazon: AMAZON_SNS_TOPIC_ARNS is not set, so signed messages of any SNS \
+                     topic are accepted. Set it to your Appstore topic.",
+                );
+            }
+            Html(render(&stores, &events, &warnings)).into_response()
         }
         (Err(e), _) | (_, Err(e)) => {
             tracing::error!(error = %e, "status page unavailable");
@@ -51,8 +58,12 @@ pub async fn page(State(shared): State<Shared>) -> Response {
     }
 }
 
-/// The page for these stores (kind, enabled, status) and latest events.
-pub fn render(stores: &[(StoreId, bool, StoreStatus)], events: &[EventRow]) -> String {
+/// The page for these stores (kind, enabled, status), latest events and warnings.
+pub fn render(
+    stores: &[(StoreId, bool, StoreStatus)],
+    events: &[EventRow],
+    warnings: &[&str],
+) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta http-equiv=\"refresh\" content=\"15\">\
@@ -60,8 +71,15 @@ pub fn render(stores: &[(StoreId, bool, StoreStatus)], events: &[EventRow]) -> S
          <style>body{font:14px system-ui,sans-serif;margin:2em}\
          table{border-collapse:collapse;margin-bottom:2em}\
          th,td{border:1px solid #ccc;padding:.3em .6em;text-align:left}\
-         .off{color:#888}</style></head><body>\n\
-         <h1>store-notifications gateway</h1>\n<h2>Stores</h2>\n<table>\n\
+         .off{color:#888}.warning{background:#fff3cd;border:1px solid #e0b000;\
+         padding:.5em 1em}</style></head><body>\n\
+         <h1>store-notifications gateway</h1>\n",
+    );
+    for warning in warnings {
+        let _ = writeln!(html, "<p class=\"warning\">{}</p>", escape(warning));
+    }
+    html.push_str(
+        "<h2>Stores</h2>\n<table>\n\
          <tr><th>store</th><th>enabled</th><th>last received</th><th>SNS subscription</th>\
          <th>tracked</th><th>untracked</th><th>test</th><th>unreferenced</th><th>control</th>\
          <th>dead-lettered</th><th>rejected</th></tr>\n",

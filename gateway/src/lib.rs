@@ -84,6 +84,7 @@ impl Running {
 /// Connects to the database (creating and migrating it), mounts the enabled stores and
 /// serves on `config.bind`.
 pub async fn start(config: &Config) -> Result<Running, BoxError> {
+    config.check()?;
     let db = Db::connect_with(&config.database_url, config.limits.database).await?;
     let (router, enabled) = build(config, &db)?;
     let listener = TcpListener::bind(&config.bind)
@@ -172,6 +173,6 @@ pub fn build(config: &Config, db: &Db) -> Result<(Router, Vec<StoreId>), BoxErro
             enabled.push(module.kind);
         }
     }
-    let shared = Shared::new(db.clone(), enabled.clone());
+    let shared = Shared::new(db.clone(), enabled.clone(), config);
     Ok((routes::router(shared, notifications), enabled))
 }

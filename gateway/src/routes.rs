@@ -34,14 +34,29 @@ pub struct Shared {
     pub db: Db,
     /// The stores whose routes are mounted.
     pub enabled: Arc<[StoreId]>,
+    /// The admin token the admin routes require, if set.
+    pub admin_token: Option<Arc<config::AdminToken>>,
+    /// Refuse admin requests whose `Host` is not a loopback name (DNS rebinding): on a
+    /// loopback bind without an admin token.
+    pub loopback_hosts_only: bool,
+    /// Amazon is on without a topic allow-list (the page warns).
+    pub amazon_any_topic: bool,
 }
 
 impl Shared {
-    /// State over `db` with these stores enabled.
-    pub fn new(db: Db, enabled: Vec<StoreId>) -> Shared {
+    /// State over `db` with these stores enabled, as `config` says.
+    pub fn new(db: Db, enabled: Vec<StoreId>, config: &config::Config) -> Shared {
         Shared {
             db,
+            amazon_any_topic: enabled.contains(&StoreId::AMAZON)
+                && config
+                    .amazon
+                    .as_ref()
+                    .is_some_and(|a| a.sns_topic_arns.is_empty()),
             enabled: enabled.into(),
+            admin_token: config.admin_token.clone().map(Arc::new),
+            loopback_hosts_only: config.admin_token.is_none()
+                && config::is_loopback_bind(&config.bind),
         }
     }
 }
@@ -89,19 +104,89 @@ async fn handle<N: Notification>(
     }
 }
 
-/// The application router around the mounted notification routes.
+/// The application router around the mounted notification routes. The admin routes (`/`,
+/// `/status`, `/events`, `/receipts`) go through [`admin_guard`]; `/healthz` and
+/// `/notifications/*` never need the token (stores authenticate by signature).
 pub fn router(shared: Shared, notifications: Router<Shared>) -> Router {
-    Router::new()
+    let admin = Router::new()
         .route("/", get(html::page))
-        .route("/healthz", get(healthz))
         .route("/status", get(status))
         .route("/events", get(events))
         .route("/receipts", post(track_receipt))
+        .route_layer(middleware::from_fn_with_state(shared.clone(), admin_guard));
+    Router::new()
+        .merge(admin)
+        .route("/healthz", get(healthz))
         .merge(notifications)
         .route("/notifications/{store}", post(not_enabled))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::map_response(outcome_header))
         .with_state(shared)
+}
+
+/// The realm named in `WWW-Authenticate`.
+const REALM: &str = "store-notifications gateway";
+
+/// Admin routes: a loopback `Host` when no token is set on a loopback bind (a page opened
+/// through DNS rebinding names the attacker's host), else the token as `Bearer`, or as the
+/// password of HTTP Basic for the page (so a browser can open it).
+async fn admin_guard(
+    State(shared): State<Shared>,
+    request: axum::extract::Request,
+    next: middleware::Next,
+) -> Response {
+    let headers = request.headers();
+    if shared.loopback_hosts_only {
+        let host = headers
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        if !config::is_loopback_host(host) {
+            tracing::warn!("admin request refused: Host is not a loopback name");
+            return (
+                StatusCode::FORBIDDEN,
+                "this gateway serves its admin routes to loopback host names only; set \
+                 GATEWAY_ADMIN_TOKEN to serve them under another name\n",
+            )
+                .into_response();
+        }
+    }
+    let Some(token) = &shared.admin_token else {
+        return next.run(request).await;
+    };
+    let page = request.uri().path() == "/";
+    let presented = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|value| {
+            if let Some(bearer) = value.strip_prefix("Bearer ") {
+                return Some(bearer.as_bytes().to_vec());
+            }
+            let basic = value.strip_prefix("Basic ").filter(|_| page)?;
+            let decoded =
+                base64::Engine::decode(&base64::engine::general_purpose::STANDARD, basic.trim())
+                    .ok()?;
+            let colon = decoded.iter().position(|b| *b == b':')?;
+            Some(decoded[colon + 1..].to_vec())
+        });
+    if presented.is_some_and(|p| token.matches(&p)) {
+        return next.run(request).await;
+    }
+    let challenge = if page {
+        format!("Basic realm=\"{REALM}\", charset=\"UTF-8\"")
+    } else {
+        format!("Bearer realm=\"{REALM}\"")
+    };
+    let mut res = (
+        StatusCode::UNAUTHORIZED,
+        "the admin token is required: Authorization: Bearer <GATEWAY_ADMIN_TOKEN>\n",
+    )
+        .into_response();
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        res.headers_mut()
+            .insert(http::header::WWW_AUTHENTICATE, value);
+    }
+    res
 }
 
 async fn outcome_header(mut res: Response) -> Response {

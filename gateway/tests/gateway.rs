@@ -406,7 +406,13 @@ async fn tracked_is_recorded_and_moves_last_received_at(db: &str, kind: StoreId)
     let e = &events[0];
     assert_eq!(e["store"], kind.as_str());
     assert_eq!(e["id"], delivery.id.as_str());
-    assert_eq!(e["receipt"], receipt.as_str());
+    // Google's purchase tokens are credentials: recognisable, never whole.
+    let shown = if kind == StoreId::GOOGLE {
+        store_notifications::hook::redact(&receipt)
+    } else {
+        receipt.clone()
+    };
+    assert_eq!(e["receipt"], shown.as_str());
     assert_eq!(e["test"], false);
     assert_eq!(e["type"], purchase_type(kind));
     assert_eq!(e["kind"], "purchase");

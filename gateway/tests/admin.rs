@@ -1,0 +1,353 @@
+//! Safe by default, checked against the real binary on loopback: the admin token, the refusal
+//! to serve unauthenticated admin routes off loopback, the DNS-rebinding `Host` check, tokens
+//! never shown whole, and Amazon's topic allow-list.
+#![cfg(all(feature = "stripe", feature = "demo"))]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use store_notifications::testing::StripeSigner;
+use store_notifications_gateway::client;
+
+const SECRET: &str = "whsec_admin_suite_secret";
+const TOKEN: &str = "admin-token-0123456789abcdef";
+
+fn unique(name: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{name}-{}-{nanos}", std::process::id())
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// The gateway process; killed on drop. `stdout`/`stderr` go to files read afterwards.
+struct Gateway {
+    child: Child,
+    dir: PathBuf,
+    url: String,
+}
+
+fn command(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_store-notifications-gateway"));
+    cmd.args(args)
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            format!("sqlite://{}", dir.join("gw.db").display()),
+        )
+        .env("DEMO_KEYS_DIR", dir.join("keys"))
+        .env("RUST_LOG", "debug")
+        .envs(vars.iter().copied());
+    cmd
+}
+
+impl Gateway {
+    fn spawn(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Gateway {
+        let dir = temp_dir(name);
+        let child = command(&dir, args, vars)
+            .stdout(std::fs::File::create(dir.join("stdout")).expect("stdout"))
+            .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr"))
+            .spawn()
+            .expect("spawn");
+        let mut gw = Gateway {
+            child,
+            dir,
+            url: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(line) = gw.stdout().lines().find(|l| l.contains("listening on ")) {
+                gw.url = line
+                    .split_whitespace()
+                    .find(|w| w.starts_with("http://"))
+                    .expect("a URL")
+                    .to_owned();
+                return gw;
+            }
+            if let Ok(Some(status)) = gw.child.try_wait() {
+                panic!("the gateway exited ({status}): {}", gw.stderr());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("the gateway did not start: {}", gw.stderr());
+    }
+
+    fn stdout(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    /// One raw request with exactly these header lines; the status line and the whole reply.
+    fn raw(&self, head: &str) -> (u16, String) {
+        let mut stream =
+            TcpStream::connect(self.url.trim_start_matches("http://")).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        stream
+            .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+            .expect("send");
+        let mut reply = String::new();
+        let _ = stream.read_to_string(&mut reply);
+        let status = reply
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, reply)
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn bearer(token: &str) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().expect("header"),
+    );
+    headers
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_token_guards_admin_routes_and_never_notifications_or_health() {
+    let gw = Gateway::spawn(
+        "admin-token",
+        &[],
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("GATEWAY_ADMIN_TOKEN", TOKEN),
+        ],
+    );
+    for path in ["/status", "/events", "/"] {
+        for headers in [http::HeaderMap::new(), bearer("not-the-admin-token-at-all")] {
+            let reply = client::send("GET", &gw.url(path), &headers, b"")
+                .await
+                .expect("reply");
+            assert_eq!(reply.status, 401, "{path}");
+            let challenge = reply.header("www-authenticate").expect("a challenge");
+            let scheme = if path == "/" { "Basic" } else { "Bearer" };
+            assert!(challenge.starts_with(scheme), "{path}: {challenge}");
+        }
+        let reply = client::send("GET", &gw.url(path), &bearer(TOKEN), b"")
+            .await
+            .expect("reply");
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+    }
+    // The page takes the token as the password of HTTP Basic, for a browser.
+    let basic = |password: &str| {
+        use base64::Engine as _;
+        let creds = base64::engine::general_purpose::STANDARD.encode(format!("admin:{password}"));
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::AUTHORIZATION,
+            format!("Basic {creds}").parse().expect("header"),
+        );
+        headers
+    };
+    let page = client::send("GET", &gw.url("/"), &basic(TOKEN), b"")
+        .await
+        .expect("reply");
+    assert_eq!(page.status, 200);
+    let wrong = client::send("GET", &gw.url("/"), &basic("wrong"), b"")
+        .await
+        .expect("reply");
+    assert_eq!(wrong.status, 401);
+    let not_on_api = client::send("GET", &gw.url("/status"), &basic(TOKEN), b"")
+        .await
+        .expect("reply");
+    assert_eq!(not_on_api.status, 401, "Basic is for the page only");
+
+    let body = json!({ "store": "stripe", "receipt": "sub_admin" }).to_string();
+    let mut headers = bearer(TOKEN);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().expect("h"),
+    );
+    let tracked = client::send("POST", &gw.url("/receipts"), &headers, body.as_bytes())
+        .await
+        .expect("reply");
+    assert_eq!(tracked.status, 201, "{}", tracked.text());
+    let refused = client::post_json(
+        &gw.url("/receipts"),
+        &json!({ "store": "stripe", "receipt": "sub_x" }),
+    )
+    .await
+    .expect("reply");
+    assert_eq!(refused.status, 401);
+
+    // Stores authenticate by signature; health checks by nothing.
+    let health = client::get(&gw.url("/healthz")).await.expect("reply");
+    assert_eq!(health.status, 200);
+    let signer = StripeSigner::new(SECRET);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let event = signer.event(
+        "evt_admin",
+        "customer.subscription.updated",
+        &json!({ "object": "subscription", "id": "sub_admin" }).to_string(),
+        now,
+    );
+    let delivery = client::send(
+        "POST",
+        &gw.url("/notifications/stripe"),
+        &signer.headers(now, &event),
+        &event,
+    )
+    .await
+    .expect("reply");
+    assert_eq!(delivery.status, 200, "{}", delivery.text());
+    assert!(
+        !gw.stderr().contains(TOKEN),
+        "the admin token is never logged"
+    );
+}
+
+#[test]
+fn a_non_loopback_bind_without_an_admin_token_refuses_to_start() {
+    let dir = temp_dir("refuse-bind");
+    // Refused before anything listens or opens the database.
+    let out = command(
+        &dir,
+        &[],
+        &[("BIND", "0.0.0.0:0"), ("STRIPE_WEBHOOK_SECRET", SECRET)],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("GATEWAY_ADMIN_TOKEN"), "{stderr}");
+    assert!(
+        !dir.join("gw.db").exists(),
+        "refused before opening the database"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn amazon_auto_confirm_without_a_topic_allow_list_refuses_to_start() {
+    let dir = temp_dir("refuse-amazon");
+    let certs = dir.join("certs");
+    std::fs::create_dir_all(&certs).expect("certs");
+    std::fs::write(
+        certs.join(store_notifications::testing::SnsSigner::CERT_FILE_NAME),
+        store_notifications::testing::SnsSigner::CERT_PEM,
+    )
+    .expect("cert");
+    let certs = certs.display().to_string();
+    let out = command(
+        &dir,
+        &[],
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("AMAZON_SNS_CERT_DIR", certs.as_str()),
+            ("AMAZON_AUTO_CONFIRM", "true"),
+        ],
+    )
+    .output()
+    .expect("run");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(stderr.contains("AMAZON_SNS_TOPIC_ARNS"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_loopback_without_a_token_admin_requests_for_another_host_are_refused() {
+    let gw = Gateway::spawn(
+        "rebinding",
+        &[],
+        &[("BIND", "127.0.0.1:0"), ("STRIPE_WEBHOOK_SECRET", SECRET)],
+    );
+    for path in ["/status", "/events", "/"] {
+        let (status, reply) = gw.raw(&format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\n"));
+        assert_eq!(status, 403, "{path}: {reply}");
+        let (status, _) = gw.raw(&format!(
+            "GET {path} HTTP/1.1\r\nHost: {}\r\n",
+            gw.url.trim_start_matches("http://")
+        ));
+        assert_eq!(status, 200, "{path} under its own loopback name");
+        let (status, _) = gw.raw(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n"));
+        assert_eq!(status, 200, "{path} as localhost");
+    }
+    // A store's delivery through a reverse proxy carries the public Host: still answered.
+    let (status, _) = gw.raw("GET /healthz HTTP/1.1\r\nHost: api.example.com\r\n");
+    assert_eq!(status, 200);
+    let (status, reply) = gw.raw(
+        "POST /notifications/stripe HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n",
+    );
+    assert_eq!(
+        status, 400,
+        "verified as usual, not refused by Host: {reply}"
+    );
+}
+
+#[cfg(all(feature = "google", feature = "amazon"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchase_and_sns_tokens_are_never_shown_whole() {
+    let gw = Gateway::spawn("tokens", &["--demo"], &[("BIND", "127.0.0.1:0")]);
+    // The demo fires its deliveries after it listens: wait for its table.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !gw.stdout().contains("send another") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let db = format!("sqlite://{}", gw.dir.join("gw.db").display());
+    sqlx::any::install_default_drivers();
+    let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db)
+        .await
+        .expect("db");
+    let purchase_tokens: Vec<String> = sqlx::query_scalar(
+        "SELECT receipt FROM events WHERE store = 'google' AND receipt IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("tokens");
+    let sns_tokens: Vec<String> = sqlx::query_scalar(
+        "SELECT subscription_token FROM store_status WHERE subscription_token IS NOT NULL",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("tokens");
+    assert!(!purchase_tokens.is_empty() && !sns_tokens.is_empty());
+    let mut shown = String::new();
+    for path in ["/events", "/status", "/"] {
+        let reply = client::get(&gw.url(path)).await.expect("reply");
+        assert_eq!(reply.status, 200, "{path}");
+        shown.push_str(&reply.text());
+    }
+    shown.push_str(&gw.stdout());
+    shown.push_str(&gw.stderr());
+    for token in purchase_tokens.iter().chain(&sns_tokens) {
+        assert!(token.len() > 16);
+        assert!(!shown.contains(token.as_str()), "a token is shown whole");
+        let recognisable = store_notifications::hook::redact(token);
+        assert!(
+            shown.contains(&recognisable),
+            "{recognisable} is shown instead"
+        );
+    }
+}
