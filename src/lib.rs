@@ -100,7 +100,10 @@ pub use amazon::AmazonStore;
 pub use apple::AppleStore;
 pub use clock::Clock;
 pub use dead_letter::{DeadLetter, DeadLetterSink, LogDeadLetters, UnusablePolicy};
-pub use endpoint::{Answered, DEFAULT_BODY_LIMIT, Endpoint, Processed};
+pub use endpoint::{
+    Answered, DEFAULT_BODY_LIMIT, DEFAULT_BODY_TIMEOUT, DEFAULT_CONTROL_TIMEOUT,
+    DEFAULT_HOOK_TIMEOUT, Endpoint, Processed,
+};
 pub use event::{Event, EventKind};
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]

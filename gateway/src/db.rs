@@ -9,7 +9,7 @@
 //!
 //! # "Acknowledged" means "committed"
 //!
-//! Every write runs in a [`WriteTx`]: a pooled connection on which the gateway itself says
+//! Every write runs in a `WriteTx`: a pooled connection on which the gateway itself says
 //! `BEGIN IMMEDIATE` (SQLite: take the write lock now) or `BEGIN` (PostgreSQL) and `COMMIT`,
 //! instead of sqlx's `Transaction`. A connection whose transaction did not end in a
 //! successful `COMMIT` or `ROLLBACK` — an error, a timeout, a cancelled request — is closed,

@@ -72,7 +72,7 @@ pub fn endpoint<S: Store>(store: S, db: &Db, limits: &config::Limits) -> Endpoin
         .with_hook_timeout(limits.hook)
 }
 
-/// `POST` through the endpoint's layer into [`handle`]: the route a store module mounts.
+/// `POST` through the endpoint's layer into `handle`: the route a store module mounts.
 /// (`route_layer`, so other methods still get a plain 405 instead of a verification error.)
 pub fn notification_route<S: Store>(endpoint: Endpoint<S>) -> MethodRouter<Shared> {
     post(handle::<S::Notification>).route_layer(endpoint.layer())
@@ -105,7 +105,7 @@ async fn handle<N: Notification>(
 }
 
 /// The application router around the mounted notification routes. The admin routes (`/`,
-/// `/status`, `/events`, `/receipts`) go through [`admin_guard`]; `/healthz` and
+/// `/status`, `/events`, `/receipts`) go through `admin_guard`; `/healthz` and
 /// `/notifications/*` never need the token (stores authenticate by signature).
 pub fn router(shared: Shared, notifications: Router<Shared>) -> Router {
     let admin = Router::new()
