@@ -48,7 +48,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
         .notification(rtn("SUBSCRIPTION_RENEWED").to_json())
         .sign();
     let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.body, "handled");
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
     assert_eq!(calls, (1, 1, 0));
@@ -91,7 +91,7 @@ async fn live_app_test_purchase_is_a_test_notification_without_the_hook() {
         .to_json();
     let d = SnsSigner::new().notification(msg).sign();
     let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.outcome, Some(Outcome::Test));
     assert_eq!(calls, (0, 1, 0), "handler sees it, hook not asked");
 }

@@ -45,7 +45,7 @@ async fn tracked_receipt_reaches_hook_and_handler() {
         SIGNED_MS,
     );
     let (reply, calls) = h.both(&s.headers(), body).await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.body, "handled");
     assert_eq!(calls, (1, 1, 0));
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
@@ -84,7 +84,7 @@ async fn test_notification_reaches_the_handler_without_the_hook() {
     let (reply, calls) = h
         .both(&s.headers(), s.test_notification("u-3", SIGNED_MS))
         .await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (0, 1, 0));
     assert_eq!(reply.outcome, Some(Outcome::Test));
 }
@@ -95,7 +95,7 @@ async fn notification_without_transaction_is_unreferenced() {
     let h = harness(&s, HookMode::Tracked);
     let body = s.notification("METADATA_UPDATE", None, "u-4", None, SIGNED_MS);
     let (reply, calls) = h.both(&s.headers(), body).await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (0, 1, 0));
     assert_eq!(reply.outcome, Some(Outcome::Unreferenced));
 }
@@ -263,7 +263,7 @@ async fn verify_nested_and_now_validity_accept_the_signers_notifications() {
         SIGNED_MS,
     );
     let (reply, calls) = h.both(&s.headers(), body).await;
-    assert_eq!(reply.status, 200);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (1, 1, 0));
 }
 
@@ -287,7 +287,10 @@ async fn nested_jws_from_another_chain_is_401_only_with_verify_nested() {
 
     let lenient = harness(&s, HookMode::Tracked);
     let (reply, calls) = lenient.both(&s.headers(), body.clone()).await;
-    assert_eq!((reply.status.as_u16(), calls), (200, (1, 1, 0)));
+    assert_eq!(
+        (reply.status.as_u16(), calls),
+        (common::HANDLER_STATUS.as_u16(), (1, 1, 0))
+    );
 
     let strict = harness_with(HookMode::Tracked, s.store().verify_nested(true), None);
     let (reply, calls) = strict.both(&s.headers(), body).await;

@@ -63,7 +63,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
     let h = harness(HookMode::Tracked, endpoint);
     let (headers, body) = push(&renewal(PACKAGE));
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert!(is_pubsub_ack(reply.status));
     assert_eq!(reply.body, "handled");
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
@@ -84,7 +84,7 @@ async fn tracked_one_time_and_voided_purchases_ask_the_hook_with_the_purchase_to
     ] {
         let (headers, body) = push(&data);
         let (reply, calls) = h.both(&headers, body).await;
-        assert_eq!(reply.status, StatusCode::OK, "{data}");
+        assert_eq!(reply.status, common::HANDLER_STATUS, "{data}");
         assert_eq!(calls, (1, 1, 0), "{data}");
     }
     let seen = h.receipts_seen.lock().expect("lock");
@@ -111,7 +111,7 @@ async fn test_notification_reaches_the_handler_without_the_hook() {
     let h = harness(HookMode::Tracked, endpoint);
     let (headers, body) = push(&GoogleSigner::test_notification(PACKAGE, EVENT_MS));
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.outcome, Some(Outcome::Test));
     assert_eq!(calls, (0, 1, 0));
 }
@@ -127,7 +127,7 @@ async fn unknown_notification_kind_reaches_the_handler_without_the_hook() {
     );
     let (headers, body) = push(&data);
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.outcome, Some(Outcome::Unreferenced));
     assert_eq!(calls, (0, 1, 0));
 }
@@ -142,7 +142,7 @@ async fn unwrapped_push_is_handled_like_a_wrapped_one() {
         "projects/policy-project/subscriptions/play-rtdn",
     );
     let (reply, calls) = h.both(&headers, renewal(PACKAGE)).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (1, 1, 0));
 }
 

@@ -47,7 +47,7 @@ async fn tracked_receipt_reaches_the_handler_after_the_hook() {
     let h = harness(HookMode::Tracked, endpoint);
     let (headers, body) = signed("customer.subscription.updated", SUB);
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.body, "handled");
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
     assert_eq!(calls, (1, 1, 0));
@@ -74,7 +74,7 @@ async fn event_about_no_receipt_reaches_the_handler_without_the_hook() {
         r#"{"object":"balance","available":[]}"#,
     );
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(reply.outcome, Some(Outcome::Unreferenced));
     assert_eq!(calls, (0, 1, 0));
 }
@@ -417,7 +417,7 @@ async fn hook_within_its_timeout_is_waited_for() {
     });
     let (headers, body) = signed("customer.subscription.updated", SUB);
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (1, 1, 0));
 }
 
@@ -476,7 +476,11 @@ async fn stuck_status_store_is_skipped_after_its_timeout() {
     });
     let (headers, body) = signed("customer.subscription.updated", SUB);
     let (reply, calls) = h.both(&headers, body).await;
-    assert_eq!(reply.status, StatusCode::OK, "status is observability");
+    assert_eq!(
+        reply.status,
+        common::HANDLER_STATUS,
+        "status is observability"
+    );
     assert_eq!(calls, (1, 1, 0));
 }
 
