@@ -5,6 +5,8 @@
 
 mod harness;
 pub use harness::*;
+pub mod policy_suite;
+pub(crate) use policy_suite::policy_suite;
 
 use std::path::{Path, PathBuf};
 
