@@ -1,7 +1,9 @@
-//! DESIGN.md's response policy for Amazon SNS / RTN, one test per row, through real axum
-//! Routers mounted both ways (layer and extractor), with deliveries signed by the test-util
-//! `SnsSigner` (no shared fixtures needed). Subscription confirmation goes to a loopback HTTP
-//! server the test starts, standing in for the `SubscribeURL` host.
+//! Amazon SNS / RTN's own rules (signature versions, signing-cert URL rules and fetching, topic
+//! and app binding, subscription confirmation), through real axum Routers mounted both ways
+//! (layer and extractor), with deliveries signed by the test-util `SnsSigner` (no shared
+//! fixtures needed). Subscription confirmation goes to a loopback HTTP server the test starts,
+//! standing in for the `SubscribeURL` host. The rows every store shares run from
+//! `tests/policy.rs`.
 #![cfg(all(feature = "amazon", feature = "axum", feature = "test-util"))]
 
 mod common;
@@ -42,15 +44,13 @@ fn rtn(notification_type: &str) -> RtnMessageBuilder {
 }
 
 #[tokio::test]
-async fn tracked_receipt_reaches_the_handler_after_the_hook() {
+async fn the_hook_sees_the_receipt_id_and_app_package() {
     let h = harness(HookMode::Tracked, endpoint_with(store()));
     let d = SnsSigner::new()
         .notification(rtn("SUBSCRIPTION_RENEWED").to_json())
         .sign();
     let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.body, "handled");
-    assert_eq!(reply.outcome, Some(Outcome::Tracked));
+    assert_eq!(reply.status, common::HANDLER_STATUS);
     assert_eq!(calls, (1, 1, 0));
     let seen = h.receipts_seen.lock().expect("lock");
     assert_eq!(seen[0].store, StoreId::AMAZON);
@@ -69,69 +69,6 @@ async fn sv1_sha1_signatures_are_accepted_too() {
     let (reply, calls) = h.both(&d.headers, d.body).await;
     assert_eq!(reply.outcome, Some(Outcome::Tracked));
     assert_eq!(calls, (1, 1, 0));
-}
-
-#[tokio::test]
-async fn untracked_receipt_is_answered_200_without_the_handler() {
-    let h = harness(HookMode::Untracked, endpoint_with(store()));
-    let d = SnsSigner::new()
-        .notification(rtn("SUBSCRIPTION_EXPIRED").to_json())
-        .sign();
-    let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.outcome, Some(Outcome::Untracked));
-    assert_eq!(calls, (1, 0, 0), "hook asked, handler not called");
-}
-
-#[tokio::test]
-async fn live_app_test_purchase_is_a_test_notification_without_the_hook() {
-    let h = harness(HookMode::Untracked, endpoint_with(store()));
-    let msg = rtn("SUBSCRIPTION_PURCHASED")
-        .beta_product_transaction(true)
-        .to_json();
-    let d = SnsSigner::new().notification(msg).sign();
-    let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.outcome, Some(Outcome::Test));
-    assert_eq!(calls, (0, 1, 0), "handler sees it, hook not asked");
-}
-
-#[tokio::test]
-async fn hook_error_answers_503_so_sns_retries() {
-    let h = harness(HookMode::Fails, endpoint_with(store()));
-    let d = SnsSigner::new()
-        .notification(rtn("SUBSCRIPTION_RENEWED").to_json())
-        .sign();
-    let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
-    assert_eq!(
-        reply.outcome,
-        Some(Outcome::Rejected(RejectionKind::HookFailed))
-    );
-    assert_eq!(calls, (1, 0, 0), "hook called, handler not");
-}
-
-#[tokio::test]
-async fn forged_signature_is_401_and_never_reaches_the_hook() {
-    let h = harness(HookMode::Tracked, endpoint_with(store()));
-    let genuine = SnsSigner::new()
-        .notification(rtn("SUBSCRIPTION_RENEWED").to_json())
-        .sign();
-    let other = SnsSigner::new()
-        .notification(rtn("SUBSCRIPTION_CANCELLED").to_json())
-        .sign();
-    // The signature of one message pasted into another.
-    let sig = |b: &[u8]| -> String {
-        let v: serde_json::Value = serde_json::from_slice(b).expect("json");
-        v["Signature"].as_str().expect("sig").to_owned()
-    };
-    let forged = String::from_utf8(other.body.to_vec())
-        .expect("utf8")
-        .replace(&sig(&other.body), &sig(&genuine.body));
-    let (reply, calls) = h.both(&other.headers, forged).await;
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert!(reply.body.contains("unauthenticated"), "{}", reply.body);
-    assert_eq!(calls, (0, 0, 0));
 }
 
 #[tokio::test]
@@ -203,20 +140,6 @@ async fn genuine_message_from_another_topic_is_403() {
     assert_eq!(calls, (0, 0, 0));
 }
 
-#[tokio::test]
-async fn oversize_body_is_413() {
-    let h = harness(HookMode::Tracked, |hook| {
-        endpoint_with(store())(hook).with_body_limit(512)
-    });
-    let d = SnsSigner::new()
-        .notification(rtn("SUBSCRIPTION_RENEWED").to_json())
-        .sign();
-    assert!(d.body.len() > 512);
-    let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
-    assert_eq!(calls, (0, 0, 0));
-}
-
 struct Unreachable;
 
 #[async_trait]
@@ -245,18 +168,6 @@ async fn unobtainable_signing_cert_is_503_so_sns_retries() {
         Some(Outcome::Rejected(RejectionKind::Unavailable))
     );
     assert_eq!(calls, (0, 0, 0));
-}
-
-#[tokio::test]
-async fn authentic_message_that_is_not_rtn_is_dead_lettered_with_200() {
-    let h = harness(HookMode::Tracked, endpoint_with(store()));
-    let d = SnsSigner::new()
-        .notification("hello from a misconfigured topic")
-        .sign();
-    let (reply, calls) = h.both(&d.headers, d.body).await;
-    assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.outcome, Some(Outcome::DeadLettered));
-    assert_eq!(calls, (0, 0, 1), "dead-letter sink, no hook, no handler");
 }
 
 /// A loopback HTTP server standing in for the `SubscribeURL` host: answers every request with

@@ -11,7 +11,10 @@ use http::{HeaderMap, HeaderValue};
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
 use x509_parser::num_bigint::BigUint;
 
-use crate::amazon::{PinnedCerts, SignatureVersion};
+use super::PolicySigner;
+use super::policy::POLICY_NOW;
+use crate::Clock;
+use crate::amazon::{AmazonStore, PinnedCerts, SignatureVersion};
 
 /// Signs SNS deliveries as Amazon SNS does, with a throwaway RSA-2048 key whose certificate is
 /// served (in tests) as [`CERT_URL`](SnsSigner::CERT_URL).
@@ -192,6 +195,68 @@ impl SnsSigner {
         let mut out = vec![0u8; k - bytes.len()];
         out.extend_from_slice(&bytes);
         out
+    }
+}
+
+/// The app package the policy RTNs are about (and the store accepts alone).
+const POLICY_APP: &str = "com.example.app";
+
+/// SNS deliveries on the signer's topic (the store pins the test certificate and accepts that
+/// topic and the app `com.example.app` alone): a receipt is a `SUBSCRIPTION_RENEWED` RTN about
+/// that `receiptId`, the test message a Live App Testing purchase (`betaProductTransaction`),
+/// the control message a `SubscriptionConfirmation` (recorded, not followed: the store has no
+/// confirmer), the forged one a receipt carrying the signature of another message, and the
+/// unusable one a notification whose `Message` is not RTN JSON. RTNs always name a receipt:
+/// there is no unreferenced one.
+impl PolicySigner for SnsSigner {
+    type Store = AmazonStore;
+
+    fn store(&self) -> AmazonStore {
+        AmazonStore::new(self.pinned_certs())
+            .with_topic_arn(self.topic_arn.clone())
+            .with_app_package_name(POLICY_APP)
+            .with_clock(Clock::from_unix(POLICY_NOW))
+    }
+
+    fn receipt(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let rtn = RtnMessageBuilder::new(POLICY_APP, "SUBSCRIPTION_RENEWED", reference);
+        let d = self
+            .notification(rtn.to_json())
+            .message_id("00000000-0000-4000-8000-00000000a11c")
+            .sign();
+        (d.headers, d.body)
+    }
+
+    fn forged(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let (headers, body) = self.receipt(reference);
+        let rtn = RtnMessageBuilder::new(POLICY_APP, "SUBSCRIPTION_CANCELLED", reference);
+        let other = self.notification(rtn.to_json()).sign();
+        let signature = |body: &[u8]| {
+            serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v["Signature"].as_str().map(str::to_owned))
+                .unwrap_or_default()
+        };
+        let forged =
+            String::from_utf8_lossy(&body).replace(&signature(&body), &signature(&other.body));
+        (headers, Bytes::from(forged))
+    }
+
+    fn test(&self) -> Option<(HeaderMap, Bytes)> {
+        let rtn = RtnMessageBuilder::new(POLICY_APP, "SUBSCRIPTION_PURCHASED", "policy-live-test")
+            .beta_product_transaction(true);
+        let d = self.notification(rtn.to_json()).sign();
+        Some((d.headers, d.body))
+    }
+
+    fn unusable(&self) -> Option<(HeaderMap, Bytes)> {
+        let d = self.notification("hello from a misconfigured topic").sign();
+        Some((d.headers, d.body))
+    }
+
+    fn control(&self) -> Option<(HeaderMap, Bytes)> {
+        let d = self.subscription_confirmation("policy-token").sign();
+        Some((d.headers, d.body))
     }
 }
 

@@ -15,8 +15,10 @@ use ring::rand::SystemRandom;
 use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
 use serde_json::{Value, json};
 
-use crate::BoxError;
+use super::PolicySigner;
+use super::policy::POLICY_NOW;
 use crate::apple::{AppleStore, Environment};
+use crate::{BoxError, Clock};
 
 /// Apple's marker extensions, with an ASN.1 NULL value as Apple's certificates carry them.
 const LEAF_MARKER: &[u64] = &[1, 2, 840, 113_635, 100, 6, 11, 1];
@@ -305,6 +307,24 @@ impl AppleSigner {
         original_transaction_id: Option<&str>,
         signed_date_ms: i64,
     ) -> Bytes {
+        self.body(&self.signed_notification(
+            notification_type,
+            subtype,
+            notification_uuid,
+            original_transaction_id,
+            signed_date_ms,
+        ))
+    }
+
+    /// The `signedPayload` JWS of [`notification`](Self::notification).
+    fn signed_notification(
+        &self,
+        notification_type: &str,
+        subtype: Option<&str>,
+        notification_uuid: &str,
+        original_transaction_id: Option<&str>,
+        signed_date_ms: i64,
+    ) -> String {
         let mut data = json!({
             "appAppleId": self.app_apple_id,
             "bundleId": self.bundle_id,
@@ -333,7 +353,7 @@ impl AppleSigner {
         if let (Some(subtype), Some(object)) = (subtype, payload.as_object_mut()) {
             object.insert("subtype".into(), Value::from(subtype));
         }
-        self.body(&self.sign(payload.to_string().as_bytes()))
+        self.sign(payload.to_string().as_bytes())
     }
 
     /// A `TEST` notification POST body.
@@ -356,6 +376,71 @@ impl AppleSigner {
         headers
     }
 }
+
+/// Notifications signed 30 s before the store's fixed clock: a receipt is a `DID_RENEW` about
+/// that original transaction (transaction and renewal info signed by the same chain), the test
+/// message is `TEST`, the unreferenced one a `METADATA_UPDATE` without transaction info, the
+/// forged one a receipt's payload with the signature of other bytes, and the unusable one a
+/// JWS over bytes that are not JSON.
+impl PolicySigner for AppleSigner {
+    type Store = AppleStore;
+
+    fn store(&self) -> AppleStore {
+        AppleSigner::store(self).with_clock(Clock::from_unix(POLICY_NOW))
+    }
+
+    fn receipt(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let body = self.notification(
+            "DID_RENEW",
+            None,
+            "policy-receipt",
+            Some(reference),
+            POLICY_SIGNED_AT_MS,
+        );
+        (self.headers(), body)
+    }
+
+    fn forged(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let jws = self.signed_notification(
+            "DID_RENEW",
+            None,
+            "policy-receipt",
+            Some(reference),
+            POLICY_SIGNED_AT_MS,
+        );
+        let other = self.sign(b"{}");
+        let forged = match (jws.rsplit_once('.'), other.rsplit_once('.')) {
+            (Some((signing_input, _)), Some((_, signature))) => {
+                format!("{signing_input}.{signature}")
+            }
+            _ => String::new(),
+        };
+        (self.headers(), self.body(&forged))
+    }
+
+    fn test(&self) -> Option<(HeaderMap, Bytes)> {
+        let body = self.test_notification("policy-test", POLICY_SIGNED_AT_MS);
+        Some((self.headers(), body))
+    }
+
+    fn unreferenced(&self) -> Option<(HeaderMap, Bytes)> {
+        let body = self.notification(
+            "METADATA_UPDATE",
+            None,
+            "policy-unreferenced",
+            None,
+            POLICY_SIGNED_AT_MS,
+        );
+        Some((self.headers(), body))
+    }
+
+    fn unusable(&self) -> Option<(HeaderMap, Bytes)> {
+        Some((self.headers(), self.body(&self.sign(b"this is not JSON"))))
+    }
+}
+
+/// When the policy notifications are signed (ms): 30 s before the store's clock.
+const POLICY_SIGNED_AT_MS: i64 = (POLICY_NOW as i64 - 30) * 1000;
 
 /// One PEM block with 64-column base64 lines.
 fn pem_block(label: &str, der: &[u8]) -> String {

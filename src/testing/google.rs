@@ -11,7 +11,10 @@ use ring::rand::SystemRandom;
 use ring::signature::{KeyPair, RSA_PKCS1_SHA256, RsaKeyPair};
 use serde_json::{Value, json};
 
-use crate::google::{KeySet, StaticKeys};
+use super::PolicySigner;
+use super::policy::POLICY_NOW;
+use crate::Clock;
+use crate::google::{GoogleStore, KeySet, StaticKeys};
 
 /// The throwaway RSA-2048 key (PKCS#8 DER), published with the crate for tests only. See
 /// `src/testing/keys/google-test-rsa.README.md`.
@@ -295,6 +298,88 @@ impl GoogleSigner {
             kind: value,
         })
         .to_string()
+    }
+}
+
+/// The push subscription the policy deliveries come from (and the store expects).
+const POLICY_AUDIENCE: &str = "https://example.com/notifications/google";
+const POLICY_SERVICE_ACCOUNT: &str = "play-rtdn-push@example-project.iam.gserviceaccount.com";
+const POLICY_PACKAGE: &str = "com.example.app";
+/// Tokens are issued 100 s, notifications made 5 s, before the store's fixed clock.
+const POLICY_IAT: i64 = POLICY_NOW as i64 - 100;
+const POLICY_EVENT_MS: i64 = (POLICY_NOW as i64 - 5) * 1000;
+
+/// Wrapped pushes for a fixed push subscription (audience, service account) and package
+/// `com.example.app`, which the store accepts alone: a receipt is a `SUBSCRIPTION_RENEWED`
+/// about that purchase token, the test message a `testNotification`, the unreferenced one a
+/// DeveloperNotification of a kind this crate does not know yet, the forged one a receipt
+/// whose token carries the signature of another token, and the unusable one a push whose
+/// `data` is not JSON.
+impl PolicySigner for GoogleSigner {
+    type Store = GoogleStore;
+
+    fn store(&self) -> GoogleStore {
+        GoogleStore::new(POLICY_AUDIENCE, POLICY_SERVICE_ACCOUNT, self.static_keys())
+            .with_package_name(POLICY_PACKAGE)
+            .with_clock(Clock::from_unix(POLICY_NOW))
+    }
+
+    fn receipt(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let data = Self::subscription_notification(
+            POLICY_PACKAGE,
+            2,
+            reference,
+            "premium.monthly",
+            POLICY_EVENT_MS,
+        );
+        self.policy_push(&data)
+    }
+
+    fn forged(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let (_, body) = self.receipt(reference);
+        let genuine = self.policy_token(POLICY_IAT);
+        let other = self.policy_token(POLICY_IAT - 1);
+        let forged = match (genuine.rsplit_once('.'), other.rsplit_once('.')) {
+            (Some((signing_input, _)), Some((_, signature))) => {
+                format!("{signing_input}.{signature}")
+            }
+            _ => String::new(),
+        };
+        (Self::headers(&forged), body)
+    }
+
+    fn test(&self) -> Option<(HeaderMap, Bytes)> {
+        Some(self.policy_push(&Self::test_notification(POLICY_PACKAGE, POLICY_EVENT_MS)))
+    }
+
+    fn unreferenced(&self) -> Option<(HeaderMap, Bytes)> {
+        let data = Self::developer_notification(
+            POLICY_PACKAGE,
+            POLICY_EVENT_MS,
+            "someFutureNotification",
+            json!({ "version": "1.0" }),
+        );
+        Some(self.policy_push(&data))
+    }
+
+    fn unusable(&self) -> Option<(HeaderMap, Bytes)> {
+        Some(self.policy_push("this is not JSON"))
+    }
+}
+
+impl GoogleSigner {
+    fn policy_token(&self, iat: i64) -> String {
+        self.id_token(POLICY_AUDIENCE, POLICY_SERVICE_ACCOUNT, iat)
+    }
+
+    fn policy_push(&self, data: &str) -> (HeaderMap, Bytes) {
+        let body = Self::wrapped_body(
+            data,
+            "17000000000000001",
+            "2025-12-31T23:59:55.456Z",
+            "projects/example-project/subscriptions/play-rtdn",
+        );
+        (Self::headers(&self.policy_token(POLICY_IAT)), body)
     }
 }
 

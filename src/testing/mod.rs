@@ -1,6 +1,12 @@
 //! Signers with throwaway test keys, so you can test your handlers end to end.
 //!
 //! Never use these keys outside tests: they are generated on the fly or published.
+//!
+//! Every signer is also a [`PolicySigner`]: a store that trusts it plus one delivery per row
+//! of the response policy, so one table of policy tests runs against every store.
+
+mod policy;
+pub use policy::PolicySigner;
 
 #[cfg(feature = "stripe")]
 mod stripe;

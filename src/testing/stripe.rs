@@ -5,6 +5,10 @@ use std::fmt;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 
+use super::PolicySigner;
+use super::policy::POLICY_NOW;
+use crate::{Clock, StripeStore};
+
 /// Signs Stripe webhook bodies as Stripe does, for tests.
 ///
 /// ```
@@ -57,6 +61,53 @@ impl StripeSigner {
         Bytes::from(format!(
             r#"{{"id":{id},"object":"event","api_version":"2025-03-31.basil","created":{created},"data":{{"object":{object}}},"livemode":false,"pending_webhooks":1,"request":{{"id":null,"idempotency_key":null}},"type":{event_type}}}"#
         ))
+    }
+}
+
+/// Events signed 5 s before the store's fixed clock; the receipt is a subscription (its
+/// customer `cus_policy`); no test message (Stripe has none: test-mode events are events).
+impl PolicySigner for StripeSigner {
+    type Store = StripeStore;
+
+    fn store(&self) -> StripeStore {
+        StripeStore::new(&self.secret).with_clock(Clock::from_unix(POLICY_NOW))
+    }
+
+    fn receipt(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let object = serde_json::json!({
+            "object": "subscription",
+            "id": reference,
+            "customer": "cus_policy",
+        });
+        self.signed(&self.event_body("customer.subscription.updated", &object.to_string()))
+    }
+
+    fn forged(&self, reference: &str) -> (HeaderMap, Bytes) {
+        let (_, body) = self.receipt(reference);
+        let forger = StripeSigner::new(format!("{}_but_not_quite", self.secret));
+        (forger.headers(POLICY_SIGNED_AT, &body), body)
+    }
+
+    fn unreferenced(&self) -> Option<(HeaderMap, Bytes)> {
+        let object = r#"{"object":"balance","available":[]}"#;
+        Some(self.signed(&self.event_body("balance.available", object)))
+    }
+
+    fn unusable(&self) -> Option<(HeaderMap, Bytes)> {
+        Some(self.signed(&Bytes::from_static(br#"{"not":"an event"}"#)))
+    }
+}
+
+/// When the policy deliveries are signed: 5 s before the store's clock.
+const POLICY_SIGNED_AT: i64 = POLICY_NOW as i64 - 5;
+
+impl StripeSigner {
+    fn event_body(&self, event_type: &str, object: &str) -> Bytes {
+        self.event("evt_policy", event_type, object, POLICY_SIGNED_AT)
+    }
+
+    fn signed(&self, body: &Bytes) -> (HeaderMap, Bytes) {
+        (self.headers(POLICY_SIGNED_AT, body), body.clone())
     }
 }
 

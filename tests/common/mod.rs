@@ -1,11 +1,12 @@
-//! Shared integration-test helpers: fixture loading and a harness that mounts one endpoint both
-//! ways (layer and extractor) with counting hook, handler and dead-letter sink.
-#![allow(dead_code, unreachable_pub)]
+//! Shared integration-test helpers: fixture loading, a harness that mounts one endpoint both
+//! ways (layer and extractor) with counting hook, handler and dead-letter sink, and the
+//! response-policy suite every store runs.
+#![allow(dead_code, unreachable_pub, unused_imports, unused_macros)]
 
-#[cfg(feature = "axum")]
 mod harness;
-#[cfg(feature = "axum")]
 pub use harness::*;
+pub mod policy_suite;
+pub(crate) use policy_suite::policy_suite;
 
 use std::path::{Path, PathBuf};
 
