@@ -41,7 +41,7 @@
 //! | `amazon` | yes | `amazon`: Amazon Appstore RTN over SNS (RSA signature, cert URL rules) |
 //! | `axum` | no | the [`Verified`] extractor (through `axum-core`) |
 //! | `fetch` | no | HTTPS key/certificate sources and SNS confirmation (reqwest + rustls) |
-//! | `test-util` | no | `testing`: signers with throwaway keys for every store |
+//! | `test-util` | no | `testing`: signers with throwaway keys for every store (each a `testing::PolicySigner`) |
 //!
 //! # Response policy
 //!
