@@ -68,6 +68,7 @@ pub mod event;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod hook;
+mod kernel;
 mod layer;
 #[cfg_attr(
     not(any(feature = "stripe", feature = "apple", feature = "amazon")),

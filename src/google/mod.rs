@@ -102,6 +102,7 @@ pub use rtdn::{
 use crate::clock::{Clock, unix_seconds};
 use crate::event::EventKind;
 use crate::hook::Receipt;
+use crate::kernel::encoding;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::store::{Disposition, Notification, Store, StoreId};
 
@@ -232,7 +233,7 @@ impl GoogleStore {
                 RejectionKind::Malformed,
                 format!(
                     "the push data is not a DeveloperNotification: {}",
-                    push::describe(&e)
+                    crate::kernel::json::describe(&e)
                 ),
             )
         })?;
@@ -333,12 +334,7 @@ impl GoogleNotification {
             Some(id) => id.clone(),
             None => {
                 let digest = ring::digest::digest(&ring::digest::SHA256, &data);
-                let mut id = String::with_capacity(7 + 64);
-                id.push_str("sha256:");
-                for b in digest.as_ref() {
-                    id.push_str(&format!("{b:02x}"));
-                }
-                id
+                format!("sha256:{}", encoding::hex_lower(digest.as_ref()))
             }
         };
         let notification_type = type_name(&notification.kind);
