@@ -1050,6 +1050,28 @@ mod signed_tests {
         AppleSigner::new("com.example.cache", Environment::Sandbox)
     }
 
+    #[test]
+    fn rejections_never_quote_a_value_of_the_body() {
+        let s = signer();
+        // `signedDate` is a number: the parse error would quote the secret-looking string.
+        let payload = serde_json::json!({
+            "notificationType": "DID_RENEW",
+            "notificationUUID": "u-1",
+            "version": "2.0",
+            "signedDate": "SECRET_RECEIPT_VALUE",
+            "data": { "bundleId": "com.example.cache", "environment": "Sandbox" },
+        });
+        let body = s.body(&s.sign(payload.to_string().as_bytes()));
+        let store = s.store().with_clock(Clock::from_unix(NOW));
+        let r = store
+            .verify_at(&body, store.now())
+            .map(|_| ())
+            .expect_err("signedDate is not a number");
+        assert!(r.is_authentic(), "{r}");
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+        assert!(r.to_string().contains("expected i64"), "{r}");
+    }
+
     fn genuine(s: &AppleSigner) -> String {
         let body = s.notification(
             "DID_RENEW",

@@ -495,6 +495,34 @@ fn event_kind(kind: &NotificationKind) -> EventKind {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "test-util")]
+    #[tokio::test]
+    async fn rejections_never_quote_a_value_of_the_body() {
+        use crate::testing::GoogleSigner;
+        const AUD: &str = "https://example.com/push";
+        const SA: &str = "push@p.iam.gserviceaccount.com";
+        const NOW: i64 = 1_767_225_600;
+        let signer = GoogleSigner::new();
+        let store = GoogleStore::new(AUD, SA, signer.static_keys())
+            .with_clock(Clock::from_unix(NOW.unsigned_abs()));
+        // `notificationType` is a number: the parse error would quote the secret-looking string.
+        let data = r#"{"version":"1.0","packageName":"com.example","eventTimeMillis":"1767225595123","subscriptionNotification":{"version":"1.0","notificationType":"SECRET_PURCHASE_TOKEN","purchaseToken":"t","subscriptionId":"s"}}"#;
+        let body = GoogleSigner::wrapped_body(
+            data,
+            "1",
+            "2026-01-01T00:00:00Z",
+            "projects/p/subscriptions/s",
+        );
+        let headers = GoogleSigner::headers(&signer.id_token(AUD, SA, NOW));
+        let r = store
+            .verify_at(&headers, &body, store.now())
+            .await
+            .map(|_| ())
+            .expect_err("notificationType is not a number");
+        assert!(r.is_authentic(), "{r}");
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+    }
+
     fn kind_of(json: &str) -> NotificationKind {
         DeveloperNotification::from_json(json.as_bytes())
             .expect("parse")
