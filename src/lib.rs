@@ -61,7 +61,7 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod clock;
+pub mod clock;
 pub mod dead_letter;
 mod endpoint;
 pub mod event;
