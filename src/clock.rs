@@ -62,6 +62,19 @@ impl fmt::Debug for Clock {
     }
 }
 
+/// A clock the test moves by hand: it reads `start` Unix seconds plus what the test adds to
+/// the returned counter.
+#[cfg(test)]
+#[cfg_attr(not(any(feature = "google", feature = "amazon")), allow(dead_code))]
+pub(crate) fn manual(start: u64) -> (Clock, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let now = Arc::new(AtomicU64::new(start));
+    let read = Arc::clone(&now);
+    let clock =
+        Clock::from_fn(move || UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst)));
+    (clock, now)
+}
+
 /// Whole seconds since the Unix epoch, saturating far outside the representable range.
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {

@@ -620,13 +620,8 @@ mod tests {
     #[tokio::test]
     async fn a_forged_signing_cert_url_is_fetched_once_per_window() {
         let source = counting();
-        let now = Arc::new(std::sync::atomic::AtomicU64::new(1_767_225_600));
-        let read = Arc::clone(&now);
-        let store = AmazonStore::new(Arc::clone(&source) as Arc<dyn CertSource>).with_clock(
-            Clock::from_fn(move || {
-                SystemTime::UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst))
-            }),
-        );
+        let (clock, now) = crate::clock::manual(1_767_225_600);
+        let store = AmazonStore::new(Arc::clone(&source) as Arc<dyn CertSource>).with_clock(clock);
         let forged = SnsSigner::new()
             .notification(rtn(false))
             .signing_cert_url(

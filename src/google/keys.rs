@@ -513,7 +513,6 @@ pub(crate) fn cache_lifetime(cache_control: Option<&str>, age: Option<&str>) -> 
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-    use std::time::SystemTime;
 
     use crate::rejection::RejectionKind;
 
@@ -619,12 +618,7 @@ mod tests {
     }
 
     fn clock() -> (Clock, Arc<AtomicU64>) {
-        let now = Arc::new(AtomicU64::new(1_767_225_600));
-        let read = Arc::clone(&now);
-        let clock = Clock::from_fn(move || {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst))
-        });
-        (clock, now)
+        crate::clock::manual(1_767_225_600)
     }
 
     fn kid() -> String {

@@ -396,12 +396,39 @@ mod tests {
     }
 
     fn clock() -> (Clock, Arc<AtomicU64>) {
-        let now = Arc::new(AtomicU64::new(1_767_225_600));
-        let read = Arc::clone(&now);
-        let clock = Clock::from_fn(move || {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst))
-        });
-        (clock, now)
+        crate::clock::manual(1_767_225_600)
+    }
+
+    /// `n` lookups of `key` started while the source is held, released once all wait.
+    async fn concurrent(
+        source: &Arc<Source>,
+        key: &'static str,
+        n: usize,
+    ) -> Vec<Result<String, Miss>> {
+        let cache = Arc::new(Cache::new("test", POLICY));
+        let (clock, _) = clock();
+        let held = source.gate.acquire_many(1_000).await.expect("permits");
+        let tasks: Vec<_> = (0..n)
+            .map(|_| {
+                let (cache, source, clock) =
+                    (Arc::clone(&cache), Arc::clone(source), clock.clone());
+                tokio::spawn(async move { get(&cache, &source, &clock, key).await })
+            })
+            .collect();
+        while source.fetches() == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        let mut results = Vec::new();
+        for task in tasks {
+            results.push(task.await.expect("join"));
+        }
+        assert!(
+            cache.flights.lock().expect("flights").is_empty(),
+            "flights are cleaned up"
+        );
+        results
     }
 
     async fn get(
@@ -418,56 +445,19 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_lookups_of_a_new_key_cause_one_fetch() {
         let source = Source::new(None);
-        let cache = Arc::new(Cache::new("test", POLICY));
-        let (clock, _) = clock();
-        let held = source.gate.acquire_many(1_000).await.expect("permits");
-        let tasks: Vec<_> = (0..32)
-            .map(|_| {
-                let (cache, source, clock) =
-                    (Arc::clone(&cache), Arc::clone(&source), clock.clone());
-                tokio::spawn(async move { get(&cache, &source, &clock, "new").await })
-            })
-            .collect();
-        while source.fetches() == 0 {
-            tokio::task::yield_now().await;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(held);
-        for task in tasks {
-            assert_eq!(task.await.expect("join").as_deref(), Ok("value of new"));
+        for result in concurrent(&source, "new", 32).await {
+            assert_eq!(result.as_deref(), Ok("value of new"));
         }
         assert_eq!(source.fetches(), 1, "single flight");
-        assert!(
-            cache.flights.lock().expect("flights").is_empty(),
-            "flights are cleaned up"
-        );
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_lookups_of_a_forged_key_cause_one_fetch() {
         let source = Source::new(None);
-        let cache = Arc::new(Cache::new("test", POLICY));
-        let (clock, _) = clock();
-        let held = source.gate.acquire_many(1_000).await.expect("permits");
-        let tasks: Vec<_> = (0..16)
-            .map(|_| {
-                let (cache, source, clock) =
-                    (Arc::clone(&cache), Arc::clone(&source), clock.clone());
-                tokio::spawn(async move { get(&cache, &source, &clock, "forged").await })
-            })
-            .collect();
-        while source.fetches() == 0 {
-            tokio::task::yield_now().await;
+        for result in concurrent(&source, "forged", 16).await {
+            assert!(matches!(result, Err(Miss::NotFound(Some(_)))), "{result:?}");
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        drop(held);
-        for task in tasks {
-            assert!(matches!(
-                task.await.expect("join"),
-                Err(Miss::NotFound(Some(_)))
-            ));
-        }
-        assert_eq!(source.fetches(), 1);
+        assert_eq!(source.fetches(), 1, "single flight");
     }
 
     #[tokio::test]
