@@ -1,4 +1,5 @@
-//! An injectable clock, so time rules are tested at an exact instant.
+//! An injectable clock, so time rules are tested at an exact instant, and the RFC 3339 format
+//! the crate writes times in (status snapshots, event JSON).
 
 use std::fmt;
 use std::sync::Arc;
@@ -61,6 +62,19 @@ impl fmt::Debug for Clock {
     }
 }
 
+/// A clock the test moves by hand: it reads `start` Unix seconds plus what the test adds to
+/// the returned counter.
+#[cfg(test)]
+#[cfg_attr(not(any(feature = "google", feature = "amazon")), allow(dead_code))]
+pub(crate) fn manual(start: u64) -> (Clock, Arc<std::sync::atomic::AtomicU64>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let now = Arc::new(AtomicU64::new(start));
+    let read = Arc::clone(&now);
+    let clock =
+        Clock::from_fn(move || UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst)));
+    (clock, now)
+}
+
 /// Whole seconds since the Unix epoch, saturating far outside the representable range.
 pub(crate) fn unix_seconds(t: SystemTime) -> i64 {
     match t.duration_since(UNIX_EPOCH) {
@@ -100,8 +114,18 @@ pub(crate) fn time_from_unix_millis(ms: i64) -> Option<SystemTime> {
     UNIX_EPOCH.checked_add(Duration::from_millis(ms))
 }
 
-/// Formats a time as RFC 3339 in UTC with second precision (`2026-01-01T00:00:00Z`).
-pub(crate) fn rfc3339(t: SystemTime) -> String {
+/// Formats a time as RFC 3339 in UTC with second precision, as this crate writes every time
+/// it serialises (`occurred_at` of an [`Event`](crate::Event), the status snapshot's times):
+/// use it to write times in the same form next to them. Sub-second parts are dropped.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use store_notifications::clock::rfc3339;
+///
+/// assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_secs(1_767_225_600)), "2026-01-01T00:00:00Z");
+/// assert_eq!(rfc3339(UNIX_EPOCH + Duration::from_millis(951_782_400_999)), "2000-02-29T00:00:00Z");
+/// ```
+pub fn rfc3339(t: SystemTime) -> String {
     let secs = unix_seconds(t);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);

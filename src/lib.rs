@@ -61,13 +61,14 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod clock;
+pub mod clock;
 pub mod dead_letter;
 mod endpoint;
 pub mod event;
 #[cfg(feature = "axum")]
 mod extract;
 pub mod hook;
+mod kernel;
 mod layer;
 #[cfg_attr(
     not(any(feature = "stripe", feature = "apple", feature = "amazon")),

@@ -26,12 +26,14 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use http::Uri;
+
+use crate::kernel::cache::{Cache, CachePolicy, DEFAULT_NEGATIVE_CAPACITY, DEFAULT_NOT_FOUND_TTL};
+use crate::kernel::pem::{self, PemError};
 
 /// A `SigningCertURL` that passed every rule.
 ///
@@ -470,70 +472,42 @@ impl SigningKey {
 }
 
 fn pem_certificate_der(pem: &[u8]) -> Result<Vec<u8>, CertError> {
-    let text = std::str::from_utf8(pem).map_err(|_| CertError("the PEM is not text"))?;
-    let begin = "-----BEGIN CERTIFICATE-----";
-    let start = text
-        .find(begin)
-        .ok_or(CertError("no CERTIFICATE block in the PEM"))?
-        + begin.len();
-    let body = text.get(start..).unwrap_or_default();
-    let end = body
-        .find("-----END CERTIFICATE-----")
-        .ok_or(CertError("unterminated CERTIFICATE block"))?;
-    let b64: String = body
-        .get(..end)
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_ascii_whitespace())
-        .collect();
-    STANDARD
-        .decode(b64)
-        .map_err(|_| CertError("the CERTIFICATE block is not base64"))
+    pem::first(pem, "CERTIFICATE").map_err(|e| {
+        CertError(match e {
+            PemError::NotText => "the PEM is not text",
+            PemError::NoBlock => "no CERTIFICATE block in the PEM",
+            PemError::Unterminated => "unterminated CERTIFICATE block",
+            PemError::NotBase64 => "the CERTIFICATE block is not base64",
+        })
+    })
 }
 
-/// Parsed keys by validated URL, bounded so a stream of distinct (genuine) certificate URLs
-/// cannot grow memory without limit. Only keys that came from the source and parsed are kept.
-#[derive(Clone)]
-pub(crate) struct KeyCache {
-    inner: Arc<Mutex<HashMap<String, Arc<SigningKey>>>>,
-    capacity: usize,
-}
+/// Parsed keys by validated URL, in the shared cache: bounded so a stream of distinct
+/// (genuine) certificate URLs cannot grow memory without limit, single-flight so N messages
+/// naming a new certificate cause one fetch, and remembering a "not found" (a 404, an unpinned
+/// file, a file that is not a usable certificate) for [`DEFAULT_NOT_FOUND_TTL`], so a forged
+/// `SigningCertURL` repeated costs one outbound request per window. Only URLs that passed
+/// [`CertUrl::parse`] are keys.
+pub(crate) type KeyCache = Cache<Arc<SigningKey>>;
 
 /// SNS uses one certificate per region at a time, rotated rarely: a few dozen covers every
 /// region plus a rotation.
 pub(crate) const DEFAULT_KEY_CACHE_CAPACITY: usize = 64;
 
-impl KeyCache {
-    pub(crate) fn new(capacity: usize) -> Self {
-        KeyCache {
-            inner: Arc::new(Mutex::new(HashMap::new())),
-            capacity: capacity.max(1),
-        }
-    }
-
-    /// The key for a URL string; only URLs that passed [`CertUrl::parse`] are ever inserted.
-    pub(crate) fn get(&self, url: &str) -> Option<Arc<SigningKey>> {
-        self.lock().get(url).cloned()
-    }
-
-    pub(crate) fn insert(&self, url: &CertUrl, key: Arc<SigningKey>) {
-        let mut map = self.lock();
-        if map.len() >= self.capacity && !map.contains_key(url.as_str()) {
-            // Any entry will do: an evicted key is simply fetched again when next needed.
-            if let Some(victim) = map.keys().next().cloned() {
-                map.remove(&victim);
-            }
-        }
-        map.insert(url.as_str().to_owned(), key);
-    }
-
-    pub(crate) fn len(&self) -> usize {
-        self.lock().len()
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<SigningKey>>> {
-        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
-    }
+/// A key cache holding at most `capacity` keys. A certificate never expires from it (validity
+/// dates are not checked, as in AWS's validators); a transient failure is retried on the next
+/// message (SNS retries a 503 on its own schedule).
+pub(crate) fn key_cache(capacity: usize) -> KeyCache {
+    Cache::new(
+        "SNS signing certificates",
+        CachePolicy {
+            capacity,
+            negative_capacity: DEFAULT_NEGATIVE_CAPACITY,
+            min_refetch: Duration::ZERO,
+            not_found_ttl: DEFAULT_NOT_FOUND_TTL,
+            failure_backoff: Duration::ZERO,
+        },
+    )
 }
 
 /// Downloads signing certificates over HTTPS with reqwest (feature `fetch`).
@@ -607,6 +581,7 @@ impl CertSource for HttpsCertSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Mutex, PoisonError};
 
     const GOOD: &str = "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-abc.pem";
 
@@ -891,13 +866,27 @@ mod tests {
         assert_eq!(err.kind(), CertSourceErrorKind::Unavailable);
     }
 
-    #[test]
-    fn key_cache_is_bounded() {
-        let cache = KeyCache::new(2);
+    #[tokio::test]
+    async fn key_cache_is_bounded() {
+        let cache = key_cache(2);
+        let clock = crate::clock::Clock::from_unix(1_767_225_600);
         for i in 0..5 {
             let url = CertUrl::parse(&format!("https://sns.us-east-1.amazonaws.com/{i}.pem"))
                 .expect("url");
-            cache.insert(&url, Arc::new(SigningKey(vec![i])));
+            let key = cache
+                .get(
+                    url.as_str(),
+                    &clock,
+                    |k| Some(Arc::clone(k)),
+                    || async {
+                        Ok(crate::kernel::cache::Fetched {
+                            value: Arc::new(SigningKey(vec![i])),
+                            max_age: None,
+                        })
+                    },
+                )
+                .await;
+            assert!(key.is_ok());
         }
         assert_eq!(cache.len(), 2);
     }

@@ -87,6 +87,8 @@ pub use sns::{SignatureVersion, SnsMessage, SnsMessageType};
 use crate::clock::Clock;
 use crate::event::EventKind;
 use crate::hook::Receipt;
+use crate::kernel::cache::{Fetched, SourceError};
+use crate::kernel::json;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::status::{Subscription, SubscriptionState};
 use crate::store::{Disposition, Notification, Store, StoreId};
@@ -100,7 +102,7 @@ pub(crate) use sns::string_to_sign as string_to_sign_for_tests;
 #[derive(Clone)]
 pub struct AmazonStore {
     certs: Arc<dyn CertSource>,
-    keys: KeyCache,
+    keys: Arc<KeyCache>,
     confirmer: Arc<dyn Confirmer>,
     topic_arns: Option<Vec<String>>,
     app_package_name: Option<String>,
@@ -114,7 +116,7 @@ impl AmazonStore {
     pub fn new(certs: impl CertSource) -> Self {
         AmazonStore {
             certs: Arc::new(certs),
-            keys: KeyCache::new(DEFAULT_KEY_CACHE_CAPACITY),
+            keys: Arc::new(cert::key_cache(DEFAULT_KEY_CACHE_CAPACITY)),
             confirmer: Arc::new(RecordOnly),
             topic_arns: None,
             app_package_name: None,
@@ -163,11 +165,12 @@ impl AmazonStore {
     /// How many certificate keys to keep (default 64).
     #[must_use]
     pub fn with_key_cache_capacity(mut self, capacity: usize) -> Self {
-        self.keys = KeyCache::new(capacity);
+        self.keys = Arc::new(cert::key_cache(capacity));
         self
     }
 
-    /// The clock confirmation times are read from.
+    /// The clock confirmation times are read from, and the certificate cache's windows (how
+    /// long a "not found" is remembered).
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
@@ -192,7 +195,10 @@ impl AmazonStore {
                 let message = RtnMessage::parse(&sns.message).map_err(|e| {
                     Rejection::unusable(
                         RejectionKind::Unsupported,
-                        format!("authentic SNS Message is not an RTN: {e}"),
+                        format!(
+                            "authentic SNS Message is not an RTN: {}",
+                            json::describe(&e)
+                        ),
                     )
                 })?;
                 if let Some(expected) = &self.app_package_name {
@@ -256,7 +262,11 @@ impl AmazonStore {
         // The cache only holds URLs that passed the rules, in canonical form: a byte-equal
         // URL is that same URL, so a hit skips parsing it again. The region rule binds the URL
         // to this message, so it is checked on a hit too (before any certificate lookup).
-        let key = match self.keys.get(&sns.signing_cert_url) {
+        let cached = |key: &Arc<SigningKey>| Some(Arc::clone(key));
+        let key = match self
+            .keys
+            .peek(&sns.signing_cert_url, self.clock.now(), cached)
+        {
             Some(key) => {
                 let region = cert::canonical_url_region(&sns.signing_cert_url);
                 cert::check_region_matches_topic(region, &sns.topic_arn).map_err(refused)?;
@@ -272,26 +282,40 @@ impl AmazonStore {
         Ok(sns)
     }
 
+    /// The signing key of `url` through the cache: one fetch for concurrent messages naming a
+    /// new certificate, and a "not found" remembered, so a forged URL repeated is not fetched
+    /// again within the window.
     async fn fetch_signing_key(&self, url: &CertUrl) -> Result<Arc<SigningKey>, Rejection> {
-        let pem = self
-            .certs
-            .certificate(url)
+        let fetch = || async {
+            let pem = self
+                .certs
+                .certificate(url)
+                .await
+                .map_err(|e| match e.kind() {
+                    CertSourceErrorKind::NotFound => SourceError::NotFound(e.to_string()),
+                    CertSourceErrorKind::Unavailable => SourceError::Unavailable(e.to_string()),
+                })?;
+            let key = SigningKey::from_pem(&pem)
+                .map_err(|e| SourceError::NotFound(format!("unusable signing certificate: {e}")))?;
+            Ok(Fetched {
+                value: Arc::new(key),
+                max_age: None,
+            })
+        };
+        self.keys
+            .get(
+                url.as_str(),
+                &self.clock,
+                |key| Some(Arc::clone(key)),
+                fetch,
+            )
             .await
-            .map_err(|e| match e.kind() {
-                CertSourceErrorKind::NotFound => Rejection::unauthenticated(e.to_string()),
-                CertSourceErrorKind::Unavailable => {
-                    tracing::warn!(url = %url, error = %e, "SNS signing certificate unavailable");
-                    Rejection::new(
-                        RejectionKind::Unavailable,
-                        "signing certificate temporarily unobtainable; retry",
-                    )
-                }
-            })?;
-        let key = Arc::new(SigningKey::from_pem(&pem).map_err(|e| {
-            Rejection::unauthenticated(format!("unusable signing certificate: {e}"))
-        })?);
-        self.keys.insert(url, Arc::clone(&key));
-        Ok(key)
+            .map_err(|miss| {
+                miss.into_rejection(
+                    "signing certificate not found",
+                    "signing certificate temporarily unobtainable; retry",
+                )
+            })
     }
 
     fn check_topic(&self, sns: &SnsMessage) -> Result<(), Rejection> {
@@ -547,10 +571,120 @@ mod tests {
     use super::*;
     use crate::testing::{RtnMessageBuilder, SnsSigner};
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
 
     fn store() -> AmazonStore {
         AmazonStore::new(SnsSigner::new().pinned_certs())
             .with_clock(Clock::from_unix(1_767_225_600))
+    }
+
+    #[tokio::test]
+    async fn rejections_never_quote_a_value_of_the_body() {
+        // `betaProductTransaction` is a boolean: the parse error would quote the string.
+        let message = r#"{"appPackageName":"com.example.app","notificationType":"SUBSCRIPTION_RENEWED","receiptId":"r:3:11","betaProductTransaction":"SECRET_RECEIPT_VALUE"}"#;
+        let d = SnsSigner::new().notification(message).sign();
+        let r = store()
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .map(|_| ())
+            .expect_err("not an RTN");
+        assert!(r.is_authentic(), "{r}");
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+        assert!(r.to_string().contains("expected a boolean"), "{r}");
+    }
+
+    /// Pinned certificates that count lookups and can hold them until released.
+    struct Counting {
+        pinned: PinnedCerts,
+        calls: AtomicUsize,
+        gate: tokio::sync::Semaphore,
+    }
+
+    #[async_trait::async_trait]
+    impl CertSource for Counting {
+        async fn certificate(&self, url: &CertUrl) -> Result<Vec<u8>, CertSourceError> {
+            self.calls.fetch_add(1, Ordering::SeqCst);
+            let _permit = self.gate.acquire().await;
+            self.pinned.certificate(url).await
+        }
+    }
+
+    fn counting() -> Arc<Counting> {
+        Arc::new(Counting {
+            pinned: SnsSigner::new().pinned_certs(),
+            calls: AtomicUsize::new(0),
+            gate: tokio::sync::Semaphore::new(1_000),
+        })
+    }
+
+    #[tokio::test]
+    async fn a_forged_signing_cert_url_is_fetched_once_per_window() {
+        let source = counting();
+        let (clock, now) = crate::clock::manual(1_767_225_600);
+        let store = AmazonStore::new(Arc::clone(&source) as Arc<dyn CertSource>).with_clock(clock);
+        let forged = SnsSigner::new()
+            .notification(rtn(false))
+            .signing_cert_url(
+                "https://sns.us-east-1.amazonaws.com/SimpleNotificationService-forged.pem",
+            )
+            .sign();
+        for _ in 0..20 {
+            let r = store
+                .verify_delivery(&forged.headers, &forged.body)
+                .await
+                .expect_err("not pinned");
+            assert_eq!(r.kind(), RejectionKind::Unauthenticated, "{r}");
+        }
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            1,
+            "one lookup in the window"
+        );
+        now.fetch_add(
+            crate::kernel::cache::DEFAULT_NOT_FOUND_TTL.as_secs(),
+            Ordering::SeqCst,
+        );
+        store
+            .verify_delivery(&forged.headers, &forged.body)
+            .await
+            .expect_err("not pinned");
+        assert_eq!(
+            source.calls.load(Ordering::SeqCst),
+            2,
+            "asked again after the window"
+        );
+        // The genuine certificate is unaffected.
+        let d = SnsSigner::new().notification(rtn(false)).sign();
+        store
+            .verify_delivery(&d.headers, &d.body)
+            .await
+            .expect("genuine");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_messages_naming_a_new_certificate_cause_one_lookup() {
+        let source = counting();
+        let store = AmazonStore::new(Arc::clone(&source) as Arc<dyn CertSource>)
+            .with_clock(Clock::from_unix(1_767_225_600));
+        let held = source.gate.acquire_many(1_000).await.expect("permits");
+        let d = SnsSigner::new().notification(rtn(false)).sign();
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (store, headers, body) = (store.clone(), d.headers.clone(), d.body.clone());
+                tokio::spawn(
+                    async move { store.verify_delivery(&headers, &body).await.map(|_| ()) },
+                )
+            })
+            .collect();
+        while source.calls.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        for task in tasks {
+            task.await.expect("join").expect("genuine");
+        }
+        assert_eq!(source.calls.load(Ordering::SeqCst), 1, "single flight");
     }
 
     fn rtn(beta: bool) -> String {

@@ -276,11 +276,15 @@ pub(crate) fn parse(body: &[u8]) -> Result<SnsMessage, Rejection> {
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err(Rejection::malformed("the body is not a JSON object"));
     }
-    let wire: Wire = serde_json::from_slice(body)
-        .map_err(|e| Rejection::malformed(format!("the body is not an SNS message: {e}")))?;
+    let wire: Wire = serde_json::from_slice(body).map_err(|e| {
+        Rejection::malformed(format!(
+            "the body is not an SNS message: {}",
+            crate::kernel::json::describe(&e)
+        ))
+    })?;
     let type_text = required(wire.message_type, "Type")?;
     let message_type = SnsMessageType::parse(&type_text)
-        .ok_or_else(|| Rejection::malformed(format!("unknown SNS message Type {type_text:?}")))?;
+        .ok_or_else(|| Rejection::malformed("unknown SNS message Type"))?;
     let confirmation = message_type != SnsMessageType::Notification;
     let message_id = required(wire.message_id, "MessageId")?;
     let topic_arn = required(wire.topic_arn, "TopicArn")?;
@@ -300,16 +304,14 @@ pub(crate) fn parse(body: &[u8]) -> Result<SnsMessage, Rejection> {
     let signature_version = match version_text.as_str() {
         "1" => SignatureVersion::V1,
         "2" => SignatureVersion::V2,
-        other => {
-            return Err(Rejection::unauthenticated(format!(
-                "unsupported SNS SignatureVersion {other:?}"
-            )));
+        _ => {
+            return Err(Rejection::unauthenticated(
+                "unsupported SNS SignatureVersion (only 1 and 2 are)",
+            ));
         }
     };
-    use base64::Engine as _;
-    let signature = base64::engine::general_purpose::STANDARD
-        .decode(signature_text.as_bytes())
-        .map_err(|_| Rejection::unauthenticated("the SNS Signature is not base64"))?;
+    let signature = crate::kernel::encoding::b64_decode(signature_text)
+        .ok_or_else(|| Rejection::unauthenticated("the SNS Signature is not base64"))?;
     Ok(SnsMessage {
         message_type,
         message_id,

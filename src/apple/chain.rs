@@ -24,8 +24,6 @@
 
 use std::sync::{Mutex, PoisonError};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use ring::signature::{self, UnparsedPublicKey};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::oid_registry::{
@@ -255,9 +253,8 @@ pub(crate) fn verify_chain(
 }
 
 fn decode_cert_b64(b64: &str) -> Result<Vec<u8>, Rejection> {
-    STANDARD
-        .decode(b64)
-        .map_err(|_| Rejection::unauthenticated("x5c entry is not base64 DER"))
+    crate::kernel::encoding::b64_decode(b64)
+        .ok_or_else(|| Rejection::unauthenticated("x5c entry is not base64 DER"))
 }
 
 /// Parses a certificate that spans all of `der` (trailing bytes are refused).

@@ -1,121 +1,85 @@
 //! Compact JWS as Apple signs it: `b64url(header) "." b64url(payload) "." b64url(r‖s)`.
 //!
-//! Rules (RFC 7515 compact serialization, RFC 7518 §3.4 for ES256, and Apple's libraries):
-//! exactly three parts, base64url without padding; the header is a JSON object whose `alg` must
-//! be `ES256` (anything else — `none`, `HS256` keyed with the public key, `RS256`, `ES384` — is
-//! refused before any key is used, which stops algorithm-confusion attacks) and whose `x5c`
-//! holds exactly three certificates; the signature is the 64-byte raw `r‖s` (a DER signature is
-//! refused, as JOSE requires).
+//! The compact-JWS rules every store shares are in [`crate::kernel::jose`]: exactly three
+//! parts, strict base64url without padding, the header capped before decoding, `alg` pinned —
+//! here to `ES256` (RFC 7518 §3.4), so `none`, `HS256` keyed with the public key, `RS256` and
+//! `ES384` are refused before any key is used — and `crit` refused. Apple's own rules: the
+//! header's `x5c` holds exactly three certificates, and the signature is the 64-byte raw `r‖s`
+//! (a DER signature is refused, as JOSE requires).
 //!
-//! The protected header is at most [`MAX_HEADER_LEN`] (16 KiB) of base64url, checked before it
-//! is decoded: Apple's is about 4 KiB (three certificates), and a larger one is only padding
-//! someone wants decoded and parsed on every request.
+//! The protected header is at most [`MAX_HEADER_LEN`] (16 KiB) of base64url: Apple's is about
+//! 4 KiB (three certificates), and a larger one is only padding someone wants decoded and
+//! parsed on every request.
 
 use std::borrow::Cow;
 
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
+pub(crate) use crate::kernel::jose::CompactJws;
+use crate::kernel::jose::{self, JoseError, JwsRules, ProtectedHeader};
 use crate::rejection::Rejection;
 
 /// The largest protected header accepted, in base64url characters as sent (16 KiB, about
 /// 12 KiB decoded). Over it the JWS is malformed (400).
 pub(crate) const MAX_HEADER_LEN: usize = 16 * 1024;
 
-/// A compact JWS split into its parts (nothing decoded yet).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct CompactJws<'a> {
-    /// The base64url header, exactly as sent.
-    pub(crate) header: &'a str,
-    /// The base64url payload.
-    pub(crate) payload: &'a str,
-    /// The base64url signature.
-    pub(crate) signature: &'a str,
-    /// `header "." payload`: the bytes the signature covers.
-    pub(crate) signing_input: &'a str,
+/// What Apple's JWS must be.
+pub(crate) const RULES: JwsRules = JwsRules {
+    alg: "ES256",
+    max_header_len: MAX_HEADER_LEN,
+};
+
+/// Apple's answer to a broken JWS rule: the JWS is a field of the body, so a broken form is a
+/// malformed body (400); a wrong `alg` or `crit` is a failed authentication (401).
+pub(crate) fn rejection(e: JoseError) -> Rejection {
+    if e.is_form() {
+        Rejection::malformed(format!("signed payload: {e}"))
+    } else {
+        Rejection::unauthenticated(e.to_string())
+    }
 }
 
-impl<'a> CompactJws<'a> {
-    /// Splits on `.`; anything but three parts is malformed.
-    pub(crate) fn split(jws: &'a str) -> Result<Self, Rejection> {
-        let mut parts = jws.splitn(4, '.');
-        let (Some(header), Some(payload), Some(signature), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Rejection::malformed(
-                "signed payload is not a compact JWS of three parts",
-            ));
-        };
-        // `header.len() + 1 + payload.len()` is within `jws`: the first two parts and their dot.
-        let signing_input = jws
-            .get(..header.len() + 1 + payload.len())
-            .ok_or_else(|| Rejection::malformed("signed payload is not a compact JWS"))?;
-        Ok(CompactJws {
-            header,
-            payload,
-            signature,
-            signing_input,
-        })
-    }
-
-    /// Decodes the protected header (parse it with [`Header::parse`]). A header over
-    /// [`MAX_HEADER_LEN`] or not base64url is malformed.
-    pub(crate) fn decode_header(&self) -> Result<Vec<u8>, Rejection> {
-        if self.header.len() > MAX_HEADER_LEN {
-            return Err(Rejection::malformed(format!(
-                "JWS header is larger than {MAX_HEADER_LEN} bytes"
-            )));
-        }
-        decode_b64url(self.header)
-            .ok_or_else(|| Rejection::malformed("JWS header is not base64url"))
-    }
-
-    /// Checks the ES256 signature with the leaf's key.
-    pub(crate) fn verify_es256(&self, leaf_key: &[u8]) -> Result<(), Rejection> {
-        let signature = decode_b64url(self.signature)
-            .filter(|s| s.len() == 64)
-            .ok_or_else(|| {
-                Rejection::unauthenticated("JWS signature is not a base64url raw ES256 r||s")
-            })?;
-        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, leaf_key)
-            .verify(self.signing_input.as_bytes(), &signature)
-            .map_err(|_| Rejection::unauthenticated("JWS signature does not verify"))
-    }
-
-    /// Decodes the payload bytes (call only after the signature verified, or for nested JWS
-    /// whose bytes an outer signature covers).
-    pub(crate) fn decode_payload(&self) -> Option<Vec<u8>> {
-        decode_b64url(self.payload)
-    }
+/// Checks the ES256 signature of `jws` with the leaf's key.
+pub(crate) fn verify_es256(jws: &CompactJws<'_>, leaf_key: &[u8]) -> Result<(), Rejection> {
+    let signature = jws
+        .decode_signature()
+        .ok()
+        .filter(|s| s.len() == 64)
+        .ok_or_else(|| {
+            Rejection::unauthenticated("JWS signature is not a base64url raw ES256 r||s")
+        })?;
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, leaf_key)
+        .verify(jws.signing_input.as_bytes(), &signature)
+        .map_err(|_| Rejection::unauthenticated("JWS signature does not verify"))
 }
 
 /// The protected header fields Apple uses.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct Header<'a> {
     #[serde(borrow)]
-    pub(crate) alg: Option<Cow<'a, str>>,
+    alg: Option<Cow<'a, str>>,
     #[serde(borrow)]
-    pub(crate) x5c: Option<Vec<Cow<'a, str>>>,
+    x5c: Option<Vec<Cow<'a, str>>>,
+    crit: Option<IgnoredAny>,
+}
+
+impl ProtectedHeader for Header<'_> {
+    fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
+    }
+
+    fn has_crit(&self) -> bool {
+        self.crit.is_some()
+    }
 }
 
 impl<'a> Header<'a> {
-    /// Parses decoded header bytes, borrowing the strings that need no unescaping. Not a JSON
-    /// object: malformed.
+    /// Parses decoded header bytes, borrowing the strings that need no unescaping, and applies
+    /// the `alg` (ES256) and `crit` rules.
     pub(crate) fn parse(bytes: &'a [u8]) -> Result<Self, Rejection> {
-        serde_json::from_slice(bytes)
-            .map_err(|_| Rejection::malformed("JWS header is not a JSON object"))
-    }
-
-    /// The algorithm rule: exactly `ES256`.
-    pub(crate) fn check_alg(&self) -> Result<(), Rejection> {
-        match self.alg.as_deref() {
-            Some("ES256") => Ok(()),
-            Some(other) => Err(Rejection::unauthenticated(format!(
-                "JWS alg {:?} is not ES256",
-                other.chars().take(16).collect::<String>()
-            ))),
-            None => Err(Rejection::unauthenticated("JWS header has no alg")),
-        }
+        jose::parse_header(bytes, &RULES).map_err(rejection)
     }
 
     /// The `x5c` rule: present, exactly three entries `[leaf, intermediate, root]`.
@@ -134,100 +98,94 @@ impl<'a> Header<'a> {
     }
 }
 
-/// Strict base64url without padding: padding, the standard alphabet and non-canonical trailing
-/// bits are refused. SIMD-accelerated (`base64-simd`): the outer payload is 10+ KB of base64url
-/// and decoding it is the largest cost after the signature check (about 3× faster than the
-/// scalar `base64` engine here).
-pub(crate) fn decode_b64url(s: &str) -> Option<Vec<u8>> {
-    base64_simd::URL_SAFE_NO_PAD.decode_to_vec(s).ok()
-}
-
-/// Encodes base64url without padding.
-#[cfg(feature = "test-util")]
-pub(crate) fn encode_b64url(bytes: &[u8]) -> String {
-    base64_simd::URL_SAFE_NO_PAD.encode_to_string(bytes)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernel::encoding::b64url_encode;
     use crate::rejection::RejectionKind;
 
+    fn header_of(json: &str) -> Result<(), RejectionKind> {
+        Header::parse(json.as_bytes())
+            .map(|_| ())
+            .map_err(|r| r.kind())
+    }
+
     #[test]
-    fn a_compact_jws_has_exactly_three_parts() {
-        assert!(CompactJws::split("a.b.c").is_ok());
-        for bad in ["", "a", "a.b", "a.b.c.d", "a.b.c.d.e"] {
-            assert_eq!(
-                CompactJws::split(bad).map(|_| ()).unwrap_err().kind(),
-                RejectionKind::Malformed,
-                "{bad}"
-            );
+    fn a_broken_form_is_malformed_and_a_broken_claim_unauthenticated() {
+        for bad in ["", "a", "a.b", "a.b.c.d"] {
+            let r = CompactJws::split(bad).map(|_| ()).map_err(rejection);
+            assert_eq!(r.unwrap_err().kind(), RejectionKind::Malformed, "{bad}");
         }
-        let jws = CompactJws::split("hh.pp.ss").expect("split");
-        assert_eq!(jws.signing_input, "hh.pp");
+        assert_eq!(header_of("[]"), Err(RejectionKind::Malformed));
+        assert_eq!(
+            header_of(r#"{"alg":"none"}"#),
+            Err(RejectionKind::Unauthenticated)
+        );
+        assert_eq!(header_of("{}"), Err(RejectionKind::Unauthenticated));
     }
 
     #[test]
     fn alg_must_be_es256() {
         for (alg, ok) in [
-            (Some("ES256"), true),
-            (Some("none"), false),
-            (Some("HS256"), false),
-            (Some("RS256"), false),
-            (Some("ES384"), false),
-            (Some("es256"), false),
-            (None, false),
+            ("ES256", true),
+            ("none", false),
+            ("HS256", false),
+            ("RS256", false),
+            ("ES384", false),
+            ("es256", false),
         ] {
-            let h = Header {
-                alg: alg.map(Cow::Borrowed),
-                x5c: None,
-            };
-            assert_eq!(h.check_alg().is_ok(), ok, "{alg:?}");
+            let r = header_of(&format!(r#"{{"alg":"{alg}"}}"#));
+            assert_eq!(r.is_ok(), ok, "{alg}");
         }
+    }
+
+    #[test]
+    fn critical_extensions_are_refused() {
+        assert_eq!(
+            header_of(r#"{"alg":"ES256","crit":["b64"],"b64":false}"#),
+            Err(RejectionKind::Unauthenticated)
+        );
     }
 
     #[test]
     fn x5c_must_hold_exactly_three_certificates() {
-        let h = |n: usize| Header {
-            alg: None,
-            x5c: Some(vec![Cow::Borrowed("x"); n]),
+        let h = |n: usize| {
+            let x5c = vec!["x"; n];
+            serde_json::json!({ "alg": "ES256", "x5c": x5c }).to_string()
         };
-        assert!(h(3).x5c().is_ok());
+        let three = h(3);
+        assert!(
+            Header::parse(three.as_bytes())
+                .expect("header")
+                .x5c()
+                .is_ok()
+        );
         for n in [0, 1, 2, 4] {
+            let json = h(n);
+            let header = Header::parse(json.as_bytes()).expect("header");
             assert_eq!(
-                h(n).x5c().map(|_| ()).unwrap_err().kind(),
+                header.x5c().map(|_| ()).unwrap_err().kind(),
                 RejectionKind::Unauthenticated
             );
         }
-        let none = Header {
-            alg: None,
-            x5c: None,
-        };
+        let none = Header::parse(br#"{"alg":"ES256"}"#).expect("header");
         assert!(none.x5c().is_err());
-    }
-
-    #[test]
-    fn base64url_is_strict_without_padding() {
-        assert_eq!(decode_b64url("YQ").as_deref(), Some(&b"a"[..]));
-        assert!(decode_b64url("YQ==").is_none(), "padding");
-        assert!(decode_b64url("Y+8").is_none(), "standard alphabet");
-        assert!(decode_b64url("YR").is_none(), "non-canonical trailing bits");
     }
 
     #[test]
     fn protected_header_is_capped_at_16_kib() {
         let at_cap = "A".repeat(MAX_HEADER_LEN);
         let jws = format!("{at_cap}.e30.AA");
-        // At the cap the header is decoded; one byte over, it is not.
         let bytes = CompactJws::split(&jws)
             .expect("split")
-            .decode_header()
+            .decode_header(&RULES)
             .expect("at the cap");
         assert_eq!(bytes.len(), MAX_HEADER_LEN / 4 * 3);
         let jws = format!("{at_cap}A.e30.AA");
         let r = CompactJws::split(&jws)
             .expect("split")
-            .decode_header()
+            .decode_header(&RULES)
+            .map_err(rejection)
             .unwrap_err();
         assert_eq!(r.kind(), RejectionKind::Malformed);
         assert!(r.to_string().contains("larger than"), "{r}");
@@ -237,7 +195,13 @@ mod tests {
     fn a_der_signature_is_refused() {
         let jws = CompactJws::split("e30.e30.MEUCIQ").expect("split");
         assert_eq!(
-            jws.verify_es256(&[4; 65]).unwrap_err().kind(),
+            verify_es256(&jws, &[4; 65]).unwrap_err().kind(),
+            RejectionKind::Unauthenticated
+        );
+        let padded = format!("e30.e30.{}=", b64url_encode(&[7; 64]));
+        let jws = CompactJws::split(&padded).expect("split");
+        assert_eq!(
+            verify_es256(&jws, &[4; 65]).unwrap_err().kind(),
             RejectionKind::Unauthenticated
         );
     }

@@ -98,13 +98,15 @@ pub use payload::{
 use crate::clock::{Clock, unix_seconds};
 use crate::event::EventKind;
 use crate::hook::Receipt;
+use crate::kernel::{encoding, json};
 use crate::rejection::{Rejection, RejectionKind};
 use crate::store::{Disposition, Notification, Store, StoreId};
 
 use chain::{ChainCache, ChainKey, TrustedRoot, VerifiedChain};
 use jws::CompactJws;
+// The test signers' name for it.
 #[cfg(feature = "test-util")]
-pub(crate) use jws::encode_b64url;
+pub(crate) use crate::kernel::encoding::b64url_encode as encode_b64url;
 
 /// Apple Root CA - G3 (DER), the root of App Store signed data: SHA-256
 /// `63343abfb89a6a03ebb57e9b3f5fa7be7c4f5c756f3017b3a8c488c3653e9179`, valid 2014–2039,
@@ -294,16 +296,20 @@ impl AppleStore {
         let now_s = unix_seconds(now);
         let now_ms = now_s.saturating_mul(1000);
         let signed_payload = envelope(body)?;
-        let jws = CompactJws::split(&signed_payload)?;
+        let jws = CompactJws::split(&signed_payload).map_err(jws::rejection)?;
         let chain = self.authenticate(&jws, now_s)?;
 
         // Signed by a trusted chain: from here the payload is Apple's (once the date checks out).
         let parsed = jws
             .decode_payload()
-            .ok_or_else(|| "the payload is not base64url".to_owned())
+            .map_err(|_| "the payload is not base64url".to_owned())
             .and_then(|bytes| {
-                serde_json::from_slice::<ResponseBodyV2DecodedPayload>(&bytes)
-                    .map_err(|e| format!("the payload is not a ResponseBodyV2DecodedPayload ({e})"))
+                serde_json::from_slice::<ResponseBodyV2DecodedPayload>(&bytes).map_err(|e| {
+                    format!(
+                        "the payload is not a ResponseBodyV2DecodedPayload ({})",
+                        json::describe(&e)
+                    )
+                })
             });
         let signed_date = parsed.as_ref().ok().and_then(|p| p.signed_date);
         chain.check_date(self.effective_ms(signed_date, now_ms))?;
@@ -362,17 +368,16 @@ impl AppleStore {
     /// The header rules, the chain (from the cache or verified now) and the ES256 signature
     /// with the chain's leaf key; the chain, not yet date-checked, when all hold.
     fn authenticate(&self, jws: &CompactJws<'_>, now_s: i64) -> Result<VerifiedChain, Rejection> {
-        let header_bytes = jws.decode_header()?;
+        let header_bytes = jws.decode_header(&jws::RULES).map_err(jws::rejection)?;
         let header = jws::Header::parse(&header_bytes)?;
-        header.check_alg()?;
         let x5c = header.x5c()?;
         let key = ChainKey::of(x5c);
         if let Some(chain) = self.cache.get(&key, now_s) {
-            jws.verify_es256(&chain.leaf_key)?;
+            jws::verify_es256(jws, &chain.leaf_key)?;
             return Ok(chain);
         }
         let chain = chain::verify_chain(x5c, &self.roots)?;
-        jws.verify_es256(&chain.leaf_key)?;
+        jws::verify_es256(jws, &chain.leaf_key)?;
         // Only now: caching before the signature let a genuine x5c with a garbage signature
         // take an entry (and evict a good one) on every request.
         self.cache.insert(key, chain, now_s);
@@ -387,10 +392,11 @@ impl AppleStore {
         fallback_ms: i64,
         signed_date: fn(&T) -> Option<i64>,
     ) -> Result<T, Rejection> {
-        let jws = CompactJws::split(compact)?;
+        let jws = CompactJws::split(compact).map_err(jws::rejection)?;
         let chain = self.authenticate(&jws, now_s)?;
         let value: T = jws
             .decode_payload()
+            .ok()
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
             .ok_or_else(|| Rejection::malformed("signed payload is not the expected JSON"))?;
         chain.check_date(self.effective_ms(signed_date(&value), fallback_ms))?;
@@ -549,7 +555,7 @@ impl AppleStore {
         let jws = CompactJws::split(compact).map_err(|_| unusable("data is not a compact JWS"))?;
         let bytes = jws
             .decode_payload()
-            .ok_or_else(|| unusable("JWS payload is not base64url"))?;
+            .map_err(|_| unusable("JWS payload is not base64url"))?;
         serde_json::from_slice(&bytes).map_err(|_| unusable("JWS payload is not the expected JSON"))
     }
 }
@@ -614,12 +620,7 @@ impl fmt::Debug for AppleStore {
         let roots: Vec<String> = self
             .roots
             .iter()
-            .map(|r| {
-                r.fingerprint_prefix()
-                    .iter()
-                    .map(|b| format!("{b:02x}"))
-                    .collect::<String>()
-            })
+            .map(|r| encoding::hex_lower(&r.fingerprint_prefix()))
             .collect();
         f.debug_struct("AppleStore")
             .field("bundle_id", &self.bundle_id)
@@ -1037,6 +1038,7 @@ mod tests {
 #[cfg(all(test, feature = "test-util"))]
 mod signed_tests {
     use super::*;
+    use crate::kernel::encoding::{b64url_decode, b64url_encode};
     use crate::testing::AppleSigner;
     use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
     use serde_json::Value;
@@ -1046,6 +1048,28 @@ mod signed_tests {
 
     fn signer() -> AppleSigner {
         AppleSigner::new("com.example.cache", Environment::Sandbox)
+    }
+
+    #[test]
+    fn rejections_never_quote_a_value_of_the_body() {
+        let s = signer();
+        // `signedDate` is a number: the parse error would quote the secret-looking string.
+        let payload = serde_json::json!({
+            "notificationType": "DID_RENEW",
+            "notificationUUID": "u-1",
+            "version": "2.0",
+            "signedDate": "SECRET_RECEIPT_VALUE",
+            "data": { "bundleId": "com.example.cache", "environment": "Sandbox" },
+        });
+        let body = s.body(&s.sign(payload.to_string().as_bytes()));
+        let store = s.store().with_clock(Clock::from_unix(NOW));
+        let r = store
+            .verify_at(&body, store.now())
+            .map(|_| ())
+            .expect_err("signedDate is not a number");
+        assert!(r.is_authentic(), "{r}");
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+        assert!(r.to_string().contains("expected i64"), "{r}");
     }
 
     fn genuine(s: &AppleSigner) -> String {
@@ -1066,12 +1090,9 @@ mod signed_tests {
         let mut parts = jws.split('.');
         let (header, payload) = (parts.next().expect("h"), parts.next().expect("p"));
         let mut header: Value =
-            serde_json::from_slice(&jws::decode_b64url(header).expect("b64")).expect("json");
+            serde_json::from_slice(&b64url_decode(header).expect("b64")).expect("json");
         edit(&mut header);
-        let input = format!(
-            "{}.{payload}",
-            jws::encode_b64url(header.to_string().as_bytes())
-        );
+        let input = format!("{}.{payload}", b64url_encode(header.to_string().as_bytes()));
         let pem = s.to_pem();
         let pkcs8 = x509_parser::pem::Pem::iter_from_buffer(pem.as_bytes())
             .filter_map(Result::ok)
@@ -1082,7 +1103,7 @@ mod signed_tests {
         let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &pkcs8, &rng)
             .expect("leaf key");
         let sig = key.sign(&rng, input.as_bytes()).expect("sign");
-        format!("{input}.{}", jws::encode_b64url(sig.as_ref()))
+        format!("{input}.{}", b64url_encode(sig.as_ref()))
     }
 
     fn verify(
@@ -1112,7 +1133,7 @@ mod signed_tests {
         let store = s.store().with_clock(Clock::from_unix(NOW));
         let jws = genuine(&s);
         let (input, _) = jws.rsplit_once('.').expect("three parts");
-        let garbage = format!("{input}.{}", jws::encode_b64url(&[7; 64]));
+        let garbage = format!("{input}.{}", b64url_encode(&[7; 64]));
         let r = verify(&store, &s, &garbage).expect_err("bad signature");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
         assert_eq!(
@@ -1130,7 +1151,7 @@ mod signed_tests {
         for i in 0..3 {
             let padded = resigned(&s, &jws, |h| h["pad"] = Value::from(i));
             let (input, _) = padded.rsplit_once('.').expect("three parts");
-            let garbage = format!("{input}.{}", jws::encode_b64url(&[7; 64]));
+            let garbage = format!("{input}.{}", b64url_encode(&[7; 64]));
             assert!(verify(&store, &s, &garbage).is_err());
         }
         let hits = store.cache.hits();

@@ -18,18 +18,19 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::signature::{RSA_PKCS1_2048_8192_SHA256, RsaPublicKeyComponents};
 use serde::Deserialize;
 
 use crate::BoxError;
 use crate::clock::Clock;
-use crate::rejection::{Rejection, RejectionKind};
+use crate::kernel::cache::{Cache, CachePolicy, Fetched, SourceError};
+use crate::kernel::encoding::b64url_decode;
+use crate::kernel::{json, pem};
+use crate::rejection::Rejection;
 
 /// One RSA public key, its modulus and exponent decoded once.
 #[derive(Clone, Debug)]
@@ -124,7 +125,7 @@ impl KeySet {
             e: Option<String>,
         }
         let jwks: Jwks = serde_json::from_slice(json)
-            .map_err(|e| KeyError(format!("not a JWKS document: {e}")))?;
+            .map_err(|e| KeyError(format!("not a JWKS document: {}", json::describe(&e))))?;
         let mut keys = HashMap::new();
         for value in jwks.keys {
             let Ok(jwk) = serde_json::from_value::<Jwk>(value) else {
@@ -136,7 +137,7 @@ impl KeySet {
             let (Some(kid), Some(n), Some(e), true) = (jwk.kid, jwk.n, jwk.e, usable) else {
                 continue;
             };
-            let (Ok(n), Ok(e)) = (URL_SAFE_NO_PAD.decode(n), URL_SAFE_NO_PAD.decode(e)) else {
+            let (Some(n), Some(e)) = (b64url_decode(&n), b64url_decode(&e)) else {
                 continue;
             };
             if let Some(key) = RsaKey::new(&n, &e) {
@@ -152,8 +153,12 @@ impl KeySet {
     /// Only each certificate's RSA public key is used, as Google's own libraries do: the
     /// certificates are self-signed containers for the key, not a chain to validate.
     pub fn from_pem_certificates(json: &[u8]) -> Result<Self, KeyError> {
-        let map: HashMap<String, String> = serde_json::from_slice(json)
-            .map_err(|e| KeyError(format!("not a {{kid: PEM certificate}} map: {e}")))?;
+        let map: HashMap<String, String> = serde_json::from_slice(json).map_err(|e| {
+            KeyError(format!(
+                "not a {{kid: PEM certificate}} map: {}",
+                json::describe(&e)
+            ))
+        })?;
         let mut keys = HashMap::new();
         for (kid, pem) in map {
             if let Some(key) = rsa_key_of_pem_certificate(pem.as_bytes()) {
@@ -218,11 +223,8 @@ impl fmt::Debug for KeySet {
 
 fn rsa_key_of_pem_certificate(pem: &[u8]) -> Option<RsaKey> {
     use x509_parser::public_key::PublicKey;
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem).ok()?;
-    if pem.label != "CERTIFICATE" {
-        return None;
-    }
-    let cert = pem.parse_x509().ok()?;
+    let der = pem::first(pem, "CERTIFICATE").ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
     match cert.public_key().parsed().ok()? {
         PublicKey::RSA(rsa) => RsaKey::new(rsa.modulus, rsa.exponent),
         _ => None,
@@ -341,126 +343,65 @@ impl KeySource for StaticKeys {
 /// The default time between two refetches caused by unknown `kid`s or failures: 30 s.
 pub const DEFAULT_MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
 
-/// What the cache holds. Replaced as a whole (copy-on-write), so readers never wait on a fetch.
-#[derive(Debug, Default)]
-struct Snapshot {
-    /// `None` until a fetch succeeded once.
-    keys: Option<KeySet>,
-    /// `None`: never expire.
-    expires_at: Option<SystemTime>,
-    /// Bumped by every fetch attempt: a waiter that sees another generation knows the fetch it
-    /// waited for has happened.
-    generation: u64,
-    last_attempt: Option<SystemTime>,
-    last_failed: bool,
-}
-
-impl Snapshot {
-    fn fresh_key(&self, kid: &str, now: SystemTime) -> Option<&Arc<RsaKey>> {
-        if self.expires_at.is_some_and(|at| now >= at) {
-            return None;
-        }
-        self.keys.as_ref()?.get(kid)
-    }
-}
-
-/// The store's key cache around a [`KeySource`].
+/// The store's key cache around a [`KeySource`]: the whole key set is one entry of the
+/// shared cache, so a `kid` it lacks waits for the refetch interval like any missing key.
 pub(crate) struct KeyCache {
     source: Arc<dyn KeySource>,
     clock: Clock,
-    min_refetch_interval: Duration,
-    current: RwLock<Arc<Snapshot>>,
-    refresh: tokio::sync::Mutex<()>,
+    cache: Cache<KeySet>,
 }
+
+/// The one key of the cache: the source serves a whole set.
+const KEY_SET: &str = "";
 
 impl KeyCache {
     pub(crate) fn new(source: Arc<dyn KeySource>, clock: Clock, min_refetch: Duration) -> Self {
+        let policy = CachePolicy {
+            capacity: 1,
+            negative_capacity: 1,
+            min_refetch,
+            not_found_ttl: min_refetch,
+            failure_backoff: min_refetch,
+        };
         KeyCache {
             source,
             clock,
-            min_refetch_interval: min_refetch,
-            current: RwLock::new(Arc::new(Snapshot::default())),
-            refresh: tokio::sync::Mutex::new(()),
+            cache: Cache::new("Google token-signing keys", policy),
         }
-    }
-
-    fn snapshot(&self) -> Arc<Snapshot> {
-        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
     /// The key named `kid`: from the cache when fresh, else after a (single-flight,
     /// rate-limited) refresh. Unknown `kid` with usable keys → 401; no usable keys, or a `kid`
     /// unknown while Google cannot be asked → 503.
     pub(crate) async fn key(&self, kid: &str) -> Result<Arc<RsaKey>, Rejection> {
-        let seen = self.snapshot();
-        if let Some(key) = seen.fresh_key(kid, self.clock.now()) {
-            return Ok(Arc::clone(key));
-        }
-        let current = self.refresh(&seen).await;
-        match current.keys.as_ref().and_then(|k| k.get(kid)) {
-            // Possibly stale keys after a failed refresh: Google's keys overlap for days, an old
-            // key is still the right key.
-            Some(key) => Ok(Arc::clone(key)),
-            None if current.keys.is_none() || current.last_failed => Err(Rejection::new(
-                RejectionKind::Unavailable,
-                "Google's token-signing keys are unobtainable right now; retry",
-            )),
-            None => Err(Rejection::unauthenticated(
-                "the token's kid names no Google signing key",
-            )),
-        }
-    }
-
-    async fn refresh(&self, seen: &Arc<Snapshot>) -> Arc<Snapshot> {
-        let _flight = self.refresh.lock().await;
-        let current = self.snapshot();
-        if current.generation != seen.generation {
-            // Another request fetched while this one waited: use its result.
-            return current;
-        }
-        let now = self.clock.now();
-        if let Some(last) = current.last_attempt {
-            // A clock that went backwards counts as "just now".
-            let elapsed = now.duration_since(last).unwrap_or(Duration::ZERO);
-            if elapsed < self.min_refetch_interval {
-                return current;
-            }
-        }
-        let result = self.source.fetch().await;
-        let now = self.clock.now();
-        let next = match result {
-            Ok(fetched) => Snapshot {
-                keys: Some(fetched.keys),
-                expires_at: fetched.max_age.and_then(|age| now.checked_add(age)),
-                generation: current.generation.wrapping_add(1),
-                last_attempt: Some(now),
-                last_failed: false,
-            },
-            Err(e) => {
-                tracing::warn!(error = %e, stale_keys = current.keys.is_some(),
-                    "could not fetch Google's token-signing keys");
-                Snapshot {
-                    keys: current.keys.clone(),
-                    expires_at: current.expires_at,
-                    generation: current.generation.wrapping_add(1),
-                    last_attempt: Some(now),
-                    last_failed: true,
-                }
+        // Possibly stale keys after a failed refresh: Google's keys overlap for days, an old key
+        // is still the right key.
+        let pick = |keys: &KeySet| keys.get(kid).cloned();
+        let fetch = || async {
+            match self.source.fetch().await {
+                Ok(fetched) => Ok(Fetched {
+                    value: fetched.keys,
+                    max_age: fetched.max_age,
+                }),
+                Err(e) => Err(SourceError::Unavailable(e.to_string())),
             }
         };
-        let next = Arc::new(next);
-        *self.current.write().unwrap_or_else(PoisonError::into_inner) = Arc::clone(&next);
-        next
+        self.cache
+            .get(KEY_SET, &self.clock, pick, fetch)
+            .await
+            .map_err(|miss| {
+                miss.into_rejection(
+                    "the token's kid names no Google signing key",
+                    "Google's token-signing keys are unobtainable right now; retry",
+                )
+            })
     }
 }
 
 impl fmt::Debug for KeyCache {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let snap = self.snapshot();
         f.debug_struct("KeyCache")
-            .field("keys", &snap.keys)
-            .field("expires_at", &snap.expires_at)
-            .field("min_refetch_interval", &self.min_refetch_interval)
+            .field("cache", &self.cache)
             .finish_non_exhaustive()
     }
 }
@@ -573,6 +514,8 @@ mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
+    use crate::rejection::RejectionKind;
+
     use crate::testing::GoogleSigner;
 
     #[test]
@@ -675,12 +618,7 @@ mod tests {
     }
 
     fn clock() -> (Clock, Arc<AtomicU64>) {
-        let now = Arc::new(AtomicU64::new(1_767_225_600));
-        let read = Arc::clone(&now);
-        let clock = Clock::from_fn(move || {
-            SystemTime::UNIX_EPOCH + Duration::from_secs(read.load(Ordering::SeqCst))
-        });
-        (clock, now)
+        crate::clock::manual(1_767_225_600)
     }
 
     fn kid() -> String {

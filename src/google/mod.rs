@@ -102,6 +102,7 @@ pub use rtdn::{
 use crate::clock::{Clock, unix_seconds};
 use crate::event::EventKind;
 use crate::hook::Receipt;
+use crate::kernel::encoding;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::store::{Disposition, Notification, Store, StoreId};
 
@@ -232,7 +233,7 @@ impl GoogleStore {
                 RejectionKind::Malformed,
                 format!(
                     "the push data is not a DeveloperNotification: {}",
-                    push::describe(&e)
+                    crate::kernel::json::describe(&e)
                 ),
             )
         })?;
@@ -333,12 +334,7 @@ impl GoogleNotification {
             Some(id) => id.clone(),
             None => {
                 let digest = ring::digest::digest(&ring::digest::SHA256, &data);
-                let mut id = String::with_capacity(7 + 64);
-                id.push_str("sha256:");
-                for b in digest.as_ref() {
-                    id.push_str(&format!("{b:02x}"));
-                }
-                id
+                format!("sha256:{}", encoding::hex_lower(digest.as_ref()))
             }
         };
         let notification_type = type_name(&notification.kind);
@@ -498,6 +494,34 @@ fn event_kind(kind: &NotificationKind) -> EventKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "test-util")]
+    #[tokio::test]
+    async fn rejections_never_quote_a_value_of_the_body() {
+        use crate::testing::GoogleSigner;
+        const AUD: &str = "https://example.com/push";
+        const SA: &str = "push@p.iam.gserviceaccount.com";
+        const NOW: i64 = 1_767_225_600;
+        let signer = GoogleSigner::new();
+        let store = GoogleStore::new(AUD, SA, signer.static_keys())
+            .with_clock(Clock::from_unix(NOW.unsigned_abs()));
+        // `notificationType` is a number: the parse error would quote the secret-looking string.
+        let data = r#"{"version":"1.0","packageName":"com.example","eventTimeMillis":"1767225595123","subscriptionNotification":{"version":"1.0","notificationType":"SECRET_PURCHASE_TOKEN","purchaseToken":"t","subscriptionId":"s"}}"#;
+        let body = GoogleSigner::wrapped_body(
+            data,
+            "1",
+            "2026-01-01T00:00:00Z",
+            "projects/p/subscriptions/s",
+        );
+        let headers = GoogleSigner::headers(&signer.id_token(AUD, SA, NOW));
+        let r = store
+            .verify_at(&headers, &body, store.now())
+            .await
+            .map(|_| ())
+            .expect_err("notificationType is not a number");
+        assert!(r.is_authentic(), "{r}");
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+    }
 
     fn kind_of(json: &str) -> NotificationKind {
         DeveloperNotification::from_json(json.as_bytes())

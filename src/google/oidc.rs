@@ -19,12 +19,12 @@
 //!   (default 60 s), compared as google-auth-library-python does (`now == exp + leeway` is
 //!   still valid).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use http::HeaderMap;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
+use crate::kernel::encoding::b64url_decode;
+use crate::kernel::jose::{self, CompactJws, JoseError, JwsRules, ProtectedHeader};
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The issuers Google's ID tokens carry.
@@ -58,6 +58,40 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<&str, Rejection> {
     Ok(token)
 }
 
+/// The largest protected header accepted, in base64url characters as sent. Google's is
+/// about 100 (`alg`, `kid`, `typ`); the cap leaves room for fields Google may add and stops a
+/// token that is mostly header from being decoded and parsed on every request.
+pub(crate) const MAX_HEADER_LEN: usize = 4 * 1024;
+
+/// What a push token must be.
+const RULES: JwsRules = JwsRules {
+    alg: "RS256",
+    max_header_len: MAX_HEADER_LEN,
+};
+
+/// Every broken JWS rule of a bearer token is a failed authentication (401).
+fn rejection(e: JoseError) -> Rejection {
+    Rejection::unauthenticated(format!("the Bearer token: {e}"))
+}
+
+/// The protected header fields a push token uses.
+#[derive(Deserialize)]
+struct Header {
+    alg: Option<String>,
+    kid: Option<String>,
+    crit: Option<IgnoredAny>,
+}
+
+impl ProtectedHeader for Header {
+    fn alg(&self) -> Option<&str> {
+        self.alg.as_deref()
+    }
+
+    fn has_crit(&self) -> bool {
+        self.crit.is_some()
+    }
+}
+
 /// A compact JWS split and decoded, its signature not yet checked.
 pub(crate) struct UnverifiedToken<'a> {
     /// `base64url(header) "." base64url(claims)`: what the signature covers.
@@ -68,46 +102,19 @@ pub(crate) struct UnverifiedToken<'a> {
 }
 
 impl<'a> UnverifiedToken<'a> {
-    /// Splits the token and checks its header: `alg` RS256, a `kid`, no `crit`.
+    /// Splits the token and checks its header with the shared JWS rules (`alg` RS256, no
+    /// `crit`), then requires a `kid`.
     pub(crate) fn parse(token: &'a str) -> Result<Self, Rejection> {
-        let bad = |why: &'static str| Rejection::unauthenticated(why);
-        let (signing_input, signature_b64) = token
-            .rsplit_once('.')
-            .ok_or_else(|| bad("the Bearer token is not a JWT"))?;
-        let (header_b64, claims_b64) = signing_input
-            .split_once('.')
-            .ok_or_else(|| bad("the Bearer token is not a JWT"))?;
-        if claims_b64.contains('.') {
-            return Err(bad(
-                "the Bearer token is not a compact JWS (too many parts)",
-            ));
-        }
-        let header = URL_SAFE_NO_PAD
-            .decode(header_b64)
-            .map_err(|_| bad("the JWT header is not base64url"))?;
-
-        #[derive(Deserialize)]
-        struct Header {
-            alg: String,
-            kid: Option<String>,
-            crit: Option<IgnoredAny>,
-        }
-        let header: Header =
-            serde_json::from_slice(&header).map_err(|_| bad("the JWT header is not valid JSON"))?;
-        if header.alg != "RS256" {
-            return Err(bad("the JWT is not signed with RS256"));
-        }
-        // RFC 7515 §4.1.11: extensions marked critical must be understood; none is.
-        if header.crit.is_some() {
-            return Err(bad("the JWT header has critical extensions"));
-        }
-        let kid = header.kid.ok_or_else(|| bad("the JWT header has no kid"))?;
-        let signature = URL_SAFE_NO_PAD
-            .decode(signature_b64)
-            .map_err(|_| bad("the JWT signature is not base64url"))?;
+        let jws = CompactJws::split(token).map_err(rejection)?;
+        let header = jws.decode_header(&RULES).map_err(rejection)?;
+        let header: Header = jose::parse_header(&header, &RULES).map_err(rejection)?;
+        let kid = header
+            .kid
+            .ok_or_else(|| Rejection::unauthenticated("the JWT header has no kid"))?;
+        let signature = jws.decode_signature().map_err(rejection)?;
         Ok(UnverifiedToken {
-            signing_input,
-            claims_b64,
+            signing_input: jws.signing_input,
+            claims_b64: jws.payload,
             signature,
             kid,
         })
@@ -148,9 +155,8 @@ pub(crate) fn check_claims(
     now: i64,
 ) -> Result<PushToken, Rejection> {
     let bad = |why: &'static str| Rejection::unauthenticated(why);
-    let claims = URL_SAFE_NO_PAD
-        .decode(claims_b64)
-        .map_err(|_| bad("the JWT claims are not base64url"))?;
+    let claims =
+        b64url_decode(claims_b64).ok_or_else(|| bad("the JWT claims are not base64url"))?;
 
     #[derive(Deserialize)]
     struct Claims {
@@ -259,7 +265,7 @@ mod tests {
     }
 
     fn b64(v: serde_json::Value) -> String {
-        URL_SAFE_NO_PAD.encode(v.to_string())
+        crate::kernel::encoding::b64url_encode(v.to_string().as_bytes())
     }
 
     fn expect() -> Expectations {
@@ -340,6 +346,16 @@ mod tests {
     fn critical_header_extensions_are_refused() {
         let h = serde_json::json!({"alg": "RS256", "kid": "k", "crit": ["exp"]});
         assert!(UnverifiedToken::parse(&format!("{}.{}.c2ln", b64(h), b64(claims()))).is_err());
+    }
+
+    #[test]
+    fn the_header_is_capped_before_it_is_decoded() {
+        let h = serde_json::json!({"alg": "RS256", "kid": "k".repeat(MAX_HEADER_LEN)});
+        let r = UnverifiedToken::parse(&format!("{}.{}.c2ln", b64(h), b64(claims())))
+            .err()
+            .expect("too large");
+        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
+        assert!(r.to_string().contains("larger than"), "{r}");
     }
 
     #[test]

@@ -19,12 +19,14 @@
 
 use std::collections::BTreeMap;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::HeaderMap;
 use serde::Deserialize;
 
+use crate::kernel::encoding::b64_decode;
+// A rejection's message ends up in logs and in the response, and a value serde_json would
+// quote could be a purchase token.
+use crate::kernel::json::describe;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The Pub/Sub metadata of one push.
@@ -97,9 +99,7 @@ pub(crate) fn open(headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Reject
     let data = message
         .data
         .ok_or_else(|| unusable("the push message has no data"))?;
-    let data = STANDARD
-        .decode(data)
-        .map_err(|_| unusable("the push message data is not base64"))?;
+    let data = b64_decode(data).ok_or_else(|| unusable("the push message data is not base64"))?;
     Ok(Delivery {
         metadata,
         data: Bytes::from(data),
@@ -123,19 +123,6 @@ struct WireMessage {
     ordering_key: Option<String>,
     #[serde(rename = "ordering_key")]
     ordering_key_snake: Option<String>,
-}
-
-/// A JSON error without the values it quotes: a rejection's message ends up in logs and in the
-/// response, and a quoted string could be a purchase token.
-pub(crate) fn describe(e: &serde_json::Error) -> String {
-    let text = e.to_string();
-    match (text.find('"'), text.rfind('"')) {
-        (Some(first), Some(last)) if first < last => {
-            let (head, tail) = (text.get(..first), text.get(last + 1..));
-            format!("{}…{}", head.unwrap_or_default(), tail.unwrap_or_default())
-        }
-        _ => text,
-    }
 }
 
 fn unwrapped(headers: &HeaderMap, body: Bytes) -> Delivery {

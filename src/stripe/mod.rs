@@ -118,7 +118,10 @@ impl StripeStore {
         StripeEvent::parse(body.clone(), parsed.t).map_err(|e| {
             Rejection::unusable(
                 RejectionKind::Malformed,
-                format!("authentic body is not a Stripe event: {e}"),
+                format!(
+                    "authentic body is not a Stripe event: {}",
+                    crate::kernel::json::describe(&e)
+                ),
             )
         })
     }
@@ -182,12 +185,40 @@ impl Store for StripeStore {
 pub(crate) fn signature_header(secret: &[u8], t: i64, body: &[u8]) -> String {
     let key = hmac::Key::new(hmac::HMAC_SHA256, secret);
     let tag = signature::sign(&key, &t.to_string(), body);
-    format!("t={t},v1={}", signature::to_lower_hex(tag.as_ref()))
+    format!(
+        "t={t},v1={}",
+        crate::kernel::encoding::hex_lower(tag.as_ref())
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rejections_never_quote_a_value_of_the_body() {
+        // `created` is a number: the parse error would quote the secret-looking string.
+        let body = Bytes::from_static(
+            br#"{"id":"evt_1","object":"event","type":"customer.created","created":"sk_live_SECRET_VALUE","livemode":false,"data":{"object":{}}}"#,
+        );
+        let t = 1_767_225_570;
+        let key = hmac::Key::new(hmac::HMAC_SHA256, b"whsec_test");
+        let tag = signature::sign(&key, &t.to_string(), &body);
+        let mut headers = HeaderMap::new();
+        let value = format!(
+            "t={t},v1={}",
+            crate::kernel::encoding::hex_lower(tag.as_ref())
+        );
+        headers.insert("stripe-signature", value.parse().expect("value"));
+        let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
+        let r = store
+            .verify_at(&headers, &body, store.now())
+            .expect_err("created is not a number");
+        assert!(r.is_authentic());
+        assert_eq!(r.kind(), RejectionKind::Malformed);
+        assert!(!r.to_string().contains("SECRET"), "{r}");
+        assert!(r.to_string().contains("expected i64"), "{r}");
+    }
 
     #[test]
     fn debug_never_prints_a_secret() {

@@ -17,6 +17,7 @@
 use ring::hmac;
 use subtle::ConstantTimeEq;
 
+use crate::kernel::encoding;
 use crate::rejection::{Rejection, RejectionKind};
 
 /// The parsed header: the timestamp's canonical digits and the header text to scan for `v1`.
@@ -78,7 +79,7 @@ impl<'a> SignatureHeader<'a> {
         let candidates = || {
             items(self.header)
                 .filter(|(k, _)| *k == "v1")
-                .filter_map(|(_, v)| decode_lower_hex_32(v))
+                .filter_map(|(_, v)| encoding::hex_lower_decode::<32>(v))
         };
         if !self.has_v1 {
             return Err(Rejection::unauthenticated(
@@ -140,37 +141,6 @@ fn items(header: &str) -> impl Iterator<Item = (&str, &str)> {
     header.split(',').filter_map(|item| item.split_once('='))
 }
 
-/// Decodes exactly 64 lower-case hex digits.
-fn decode_lower_hex_32(s: &str) -> Option<[u8; 32]> {
-    fn nibble(c: u8) -> Option<u8> {
-        match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            _ => None,
-        }
-    }
-    let bytes = s.as_bytes();
-    if bytes.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        out[i] = nibble(pair[0])? << 4 | nibble(pair[1])?;
-    }
-    Some(out)
-}
-
-/// Lower-case hex, as Stripe writes `v1`.
-pub(crate) fn to_lower_hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 15)]));
-    }
-    s
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,7 +151,7 @@ mod tests {
 
     fn header_for(secret: &str, t: i64, body: &[u8]) -> String {
         let tag = sign(&key(secret), &t.to_string(), body);
-        format!("t={t},v1={}", to_lower_hex(tag.as_ref()))
+        format!("t={t},v1={}", encoding::hex_lower(tag.as_ref()))
     }
 
     #[test]
@@ -286,7 +256,7 @@ mod tests {
     fn hex_round_trips() {
         let bytes: Vec<u8> = (0..32).collect();
         assert_eq!(
-            decode_lower_hex_32(&to_lower_hex(&bytes)).map(|a| a.to_vec()),
+            encoding::hex_lower_decode::<32>(&encoding::hex_lower(&bytes)).map(|a| a.to_vec()),
             Some(bytes)
         );
     }

@@ -4,8 +4,6 @@ use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
@@ -171,7 +169,7 @@ impl SnsSigner {
                 }
             }
         };
-        STANDARD.encode(signature)
+        crate::kernel::encoding::b64_encode(signature)
     }
 
     /// ring does not sign with SHA-1, so SignatureVersion 1 is the textbook RSASSA-PKCS1-v1_5
@@ -275,8 +273,7 @@ impl fmt::Debug for SnsSigner {
 }
 
 fn pem_body(pem: &str) -> Vec<u8> {
-    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-    STANDARD.decode(b64).unwrap_or_default()
+    crate::kernel::pem::first(pem.as_bytes(), "PRIVATE KEY").unwrap_or_default()
 }
 
 /// `n` and `d` of a PKCS#8 `PrivateKeyInfo` holding an `RSAPrivateKey` (RFC 8017 A.1.2).
