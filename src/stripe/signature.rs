@@ -160,7 +160,7 @@ mod tests {
         // Python's `hmac` module.
         let tag = sign(&key("webhook_secret"), "1533204620", b"x");
         assert_eq!(
-            to_lower_hex(tag.as_ref()),
+            encoding::hex_lower(tag.as_ref()),
             "0badea7e78464d12c33746bfe7e654f8358c00b2f061452b36d813b234fc5623"
         );
         let h = header_for("whsec_abc", 100, b"{}");
