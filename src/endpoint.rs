@@ -9,12 +9,14 @@
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Response, StatusCode, header};
 use http_body::Body;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
+use tracing::field::Empty;
+use tracing::{Instrument, Span};
 
 use crate::BoxError;
 use crate::clock::Clock;
@@ -228,8 +230,50 @@ impl<S: Store> Endpoint<S> {
         crate::NotificationLayer::new(self.clone())
     }
 
-    /// Reads `body` (up to the limit) and [`process`](Endpoint::process)es it.
+    /// The span of one delivery: `notification`, at `info`, with the fields `store`, `id`,
+    /// `app` and `environment` (when the receipt names them), `outcome`, and the
+    /// microseconds spent in `verify_us`, `hook_us` and `handler_us`. No field ever holds a
+    /// secret or a token.
+    pub(crate) fn span(&self) -> Span {
+        tracing::info_span!(
+            "notification",
+            store = S::ID.as_str(),
+            id = Empty,
+            app = Empty,
+            environment = Empty,
+            outcome = Empty,
+            verify_us = Empty,
+            hook_us = Empty,
+            handler_us = Empty,
+        )
+    }
+
+    /// Reads `body` (up to the limit) and [`process`](Endpoint::process)es it, in the
+    /// delivery's span (see the crate docs' "Observability").
     pub async fn process_body<B>(
+        &self,
+        headers: &HeaderMap,
+        body: B,
+    ) -> (Bytes, Processed<S::Notification>)
+    where
+        B: Body,
+        B::Error: Into<BoxError>,
+    {
+        let span = self.span();
+        async {
+            let out = self.read_and_process(headers, body).await;
+            if let Processed::Handle { outcome, .. } = &out.1 {
+                finish(S::ID, *outcome, None, None);
+            }
+            out
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// [`process_body`](Endpoint::process_body) in the caller's span, leaving the closing
+    /// event of a handled delivery to the caller (the layer, which times the handler).
+    pub(crate) async fn read_and_process<B>(
         &self,
         headers: &HeaderMap,
         body: B,
@@ -251,17 +295,42 @@ impl<S: Store> Endpoint<S> {
         });
         match read {
             Ok(bytes) => {
-                let processed = self.process(headers, bytes.clone()).await;
+                let processed = self.process_read(headers, bytes.clone()).await;
                 (bytes, processed)
             }
             Err(rejection) => (Bytes::new(), self.reject(rejection).await),
         }
     }
 
-    /// Runs the response policy on one delivery whose body was read already.
+    /// Runs the response policy on one delivery whose body was read already, in the
+    /// delivery's span.
     pub async fn process(&self, headers: &HeaderMap, body: Bytes) -> Processed<S::Notification> {
-        let notification = match self.store.verify(headers, &body).await {
-            Ok(n) => n,
+        let span = self.span();
+        async {
+            let processed = self.process_read(headers, body).await;
+            if let Processed::Handle { outcome, .. } = &processed {
+                finish(S::ID, *outcome, None, None);
+            }
+            processed
+        }
+        .instrument(span)
+        .await
+    }
+
+    async fn process_read(&self, headers: &HeaderMap, body: Bytes) -> Processed<S::Notification> {
+        let started = Instant::now();
+        let verified = self.store.verify(headers, &body).await;
+        let spent = started.elapsed();
+        let span = Span::current();
+        span.record("verify_us", micros(spent));
+        #[cfg(feature = "metrics")]
+        metrics::histogram!("store_notification_verify_seconds", "store" => S::ID.as_str())
+            .record(spent.as_secs_f64());
+        let notification = match verified {
+            Ok(n) => {
+                span.record("id", n.id());
+                n
+            }
             Err(rejection) if rejection.is_authentic() => {
                 return self.dead_letter(headers, body, rejection).await;
             }
@@ -300,7 +369,16 @@ impl<S: Store> Endpoint<S> {
                 };
             }
             Disposition::Receipt(receipt) => {
-                match bounded(self.timeouts.hook, self.hook.receipt_exists(receipt)).await {
+                if let Some(app) = &receipt.app {
+                    span.record("app", app.as_str());
+                }
+                if let Some(environment) = &receipt.environment {
+                    span.record("environment", environment.as_str());
+                }
+                let asked = Instant::now();
+                let answer = bounded(self.timeouts.hook, self.hook.receipt_exists(receipt)).await;
+                span.record("hook_us", micros(asked.elapsed()));
+                match answer {
                     Some(Ok(true)) => Outcome::Tracked,
                     Some(Ok(false)) => return self.answer(Outcome::Untracked, None).await,
                     Some(Err(e)) => {
@@ -374,20 +452,21 @@ impl<S: Store> Endpoint<S> {
         cause: &(dyn fmt::Display + Sync),
     ) -> Processed<S::Notification> {
         let rejection = Rejection::new(kind, message);
-        tracing::error!(store = %S::ID, reason = %kind, error = %cause,
-            "{message}: answering {}", kind.status().as_u16());
-        self.answer(Outcome::Rejected(kind), Some(rejection)).await
+        let outcome = Outcome::Rejected(kind);
+        self.record(outcome).await;
+        finish(
+            S::ID,
+            outcome,
+            None,
+            Some(&format_args!("{message}: {cause}")),
+        );
+        Processed::Answer(Answered {
+            outcome,
+            rejection: Some(rejection),
+        })
     }
 
     async fn reject(&self, rejection: Rejection) -> Processed<S::Notification> {
-        if rejection.kind().is_transient() {
-            // The one log line of a retry the store will make (keys or certificates
-            // unobtainable, a body too slow): an operator must see it.
-            tracing::warn!(store = %S::ID, %rejection, "answering {}; the store retries",
-                rejection.status().as_u16());
-        } else {
-            tracing::debug!(store = %S::ID, %rejection, "notification rejected");
-        }
         self.answer(Outcome::Rejected(rejection.kind()), Some(rejection))
             .await
     }
@@ -398,6 +477,12 @@ impl<S: Store> Endpoint<S> {
         rejection: Option<Rejection>,
     ) -> Processed<S::Notification> {
         self.record(outcome).await;
+        finish(
+            S::ID,
+            outcome,
+            None,
+            rejection.as_ref().map(|r| r as &dyn fmt::Display),
+        );
         Processed::Answer(Answered { outcome, rejection })
     }
 
@@ -410,6 +495,64 @@ impl<S: Store> Endpoint<S> {
         )
         .await;
         status_failed(S::ID, recorded);
+    }
+}
+
+fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// Closes a delivery: records its outcome (and the handler's time) on the current span, emits
+/// its one event — `info` when handled or answered 200, `warn` when rejected with a 4xx,
+/// `error` with its cause when answered 5xx (the store retries: an operator must see it) — and
+/// counts it (`store_notifications_total{store, outcome}` with the `metrics` feature).
+pub(crate) fn finish(
+    store: crate::StoreId,
+    outcome: Outcome,
+    handler: Option<Duration>,
+    detail: Option<&dyn fmt::Display>,
+) {
+    let span = Span::current();
+    span.record("outcome", outcome.as_str());
+    if let Some(handler) = handler {
+        span.record("handler_us", micros(handler));
+    }
+    #[cfg(feature = "metrics")]
+    metrics::counter!(
+        "store_notifications_total",
+        "store" => store.as_str(),
+        "outcome" => outcome.as_str()
+    )
+    .increment(1);
+    let detail = detail.map(tracing::field::display);
+    match outcome {
+        Outcome::Rejected(kind) if kind.status().is_server_error() => tracing::error!(
+            store = %store,
+            outcome = outcome.as_str(),
+            status = kind.status().as_u16(),
+            reason = detail,
+            "answering {}: the store retries",
+            kind.status().as_u16()
+        ),
+        Outcome::Rejected(kind) => tracing::warn!(
+            store = %store,
+            outcome = outcome.as_str(),
+            status = kind.status().as_u16(),
+            reason = detail,
+            "notification rejected"
+        ),
+        Outcome::DeadLettered => tracing::warn!(
+            store = %store,
+            outcome = outcome.as_str(),
+            reason = detail,
+            "authentic but unusable: dead-lettered"
+        ),
+        _ if outcome.reaches_handler() => {
+            tracing::info!(store = %store, outcome = outcome.as_str(), "notification handled");
+        }
+        _ => {
+            tracing::info!(store = %store, outcome = outcome.as_str(), "notification acknowledged")
+        }
     }
 }
 

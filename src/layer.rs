@@ -33,6 +33,8 @@ use http::{Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use tracing::Instrument;
+
 use crate::BoxError;
 use crate::endpoint::{Endpoint, Processed};
 use crate::store::Store;
@@ -129,27 +131,33 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let endpoint = self.endpoint.clone();
+        let span = endpoint.span();
         ResponseFuture {
-            inner: Box::pin(async move {
-                let (mut parts, body) = req.into_parts();
-                match endpoint.process_body(&parts.headers, body).await {
-                    (
-                        bytes,
-                        Processed::Handle {
-                            notification,
-                            outcome,
-                        },
-                    ) => {
-                        parts.extensions.insert(notification);
-                        parts.extensions.insert(outcome);
-                        let req = Request::from_parts(parts, ReqBody::from(bytes));
-                        let mut res = inner.call(req).await?;
-                        res.extensions_mut().insert(outcome);
-                        Ok(res)
+            inner: Box::pin(
+                async move {
+                    let (mut parts, body) = req.into_parts();
+                    match endpoint.read_and_process(&parts.headers, body).await {
+                        (
+                            bytes,
+                            Processed::Handle {
+                                notification,
+                                outcome,
+                            },
+                        ) => {
+                            parts.extensions.insert(notification);
+                            parts.extensions.insert(outcome);
+                            let req = Request::from_parts(parts, ReqBody::from(bytes));
+                            let started = std::time::Instant::now();
+                            let mut res = inner.call(req).await?;
+                            crate::endpoint::finish(S::ID, outcome, Some(started.elapsed()), None);
+                            res.extensions_mut().insert(outcome);
+                            Ok(res)
+                        }
+                        (_, Processed::Answer(answered)) => Ok(answered.into_response()),
                     }
-                    (_, Processed::Answer(answered)) => Ok(answered.into_response()),
                 }
-            }),
+                .instrument(span),
+            ),
         }
     }
 }

@@ -41,6 +41,7 @@
 //! | `amazon` | yes | `amazon`: Amazon Appstore RTN over SNS (RSA signature, cert URL rules) |
 //! | `axum` | no | the [`Verified`] extractor (through `axum-core`) |
 //! | `fetch` | no | HTTPS key/certificate sources and SNS confirmation (reqwest + rustls) |
+//! | `metrics` | no | counters and a histogram through the `metrics` facade (below) |
 //! | `test-util` | no | `testing`: signers with throwaway keys for every store (each a `testing::PolicySigner`) |
 //!
 //! # Response policy
@@ -58,6 +59,21 @@
 //! | keys/certs temporarily unobtainable | 503 | no | no |
 //! | hook returned an error | 503 | yes | no |
 //! | authentic but unusable payload | 200 + [`DeadLetterSink`] (configurable) | no | no |
+//!
+//! # Observability
+//!
+//! Every delivery runs in one `tracing` span, `notification`, with the fields `store`, `id`,
+//! `app` and `environment` (when the receipt names them), `outcome`, and the microseconds
+//! spent in `verify_us`, `hook_us` and `handler_us` (the handler's time through the layer).
+//! It closes with one event: `info` when handled or acknowledged, `warn` for a 4xx rejection or
+//! a dead letter, `error` with its cause for a 5xx (the store retries). No field holds a secret
+//! or a token. With the `metrics` feature the pipeline also reports, through the `metrics`
+//! facade (nothing when the feature is off):
+//!
+//! | metric | kind | labels |
+//! | --- | --- | --- |
+//! | `store_notifications_total` | counter | `store`, `outcome` (`tracked`, `untracked`, …, or the rejection kind) |
+//! | `store_notification_verify_seconds` | histogram | `store` |
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 

@@ -106,6 +106,7 @@ fn demo_setup(dir: &Path, config: &mut Config) -> Result<(), BoxError> {
 
 /// `SUBSCRIPTION_RENEWED` (or its number), `ONE_TIME_PRODUCT_PURCHASED`, … to a
 /// DeveloperNotification about `token`.
+#[cfg(feature = "demo")]
 fn notification(notification_type: &str, token: &str, event_ms: i64) -> Result<String, BoxError> {
     let known = |name: Option<&str>| name == Some(notification_type);
     if notification_type == "VOIDED_PURCHASE" {
