@@ -129,6 +129,9 @@ pub struct Limits {
     /// `GATEWAY_SHUTDOWN_TIMEOUT` (default 20 s): on SIGTERM or SIGINT, how long in-flight
     /// requests may take before the gateway exits anyway.
     pub shutdown: Duration,
+    /// `GATEWAY_STALE_AFTER` (default 24 h): a store that has received tracked notifications
+    /// and then none for this long is "stale" in `/status` and warned about on the page.
+    pub stale_after: Duration,
 }
 
 impl Default for Limits {
@@ -140,6 +143,7 @@ impl Default for Limits {
             hook: Duration::from_secs(5),
             database: Duration::from_secs(3),
             shutdown: Duration::from_secs(20),
+            stale_after: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -176,6 +180,7 @@ impl Limits {
             hook: seconds("GATEWAY_HOOK_TIMEOUT", d.hook)?,
             database: seconds("GATEWAY_DB_TIMEOUT", d.database)?,
             shutdown: seconds("GATEWAY_SHUTDOWN_TIMEOUT", d.shutdown)?,
+            stale_after: seconds("GATEWAY_STALE_AFTER", d.stale_after)?,
         })
     }
 }
@@ -560,6 +565,7 @@ mod tests {
                 hook: Duration::from_secs(1),
                 database: Duration::from_millis(500),
                 shutdown: Duration::from_secs(30),
+                stale_after: Duration::from_secs(24 * 3600),
             }
         );
         for (name, value) in [

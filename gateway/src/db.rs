@@ -285,6 +285,11 @@ impl Db {
             "CREATE TABLE IF NOT EXISTS outcome_counts (store TEXT NOT NULL, \
              outcome TEXT NOT NULL, n BIGINT NOT NULL, PRIMARY KEY (store, outcome))"
                 .to_owned(),
+            // Deliveries per store, hour and outcome, for the page's 48-hour chart.
+            "CREATE TABLE IF NOT EXISTS hourly_outcomes (store TEXT NOT NULL, \
+             hour BIGINT NOT NULL, outcome TEXT NOT NULL, n BIGINT NOT NULL, \
+             PRIMARY KEY (store, hour, outcome))"
+                .to_owned(),
             "CREATE TABLE IF NOT EXISTS store_status (store TEXT PRIMARY KEY, \
              last_received_at BIGINT, subscription_topic TEXT, subscription_state TEXT, \
              subscription_at BIGINT, subscription_token TEXT, subscription_url TEXT)"
@@ -544,6 +549,30 @@ impl Db {
             .collect()
     }
 
+    /// Deliveries per hour since `since_hour` (Unix hours), as `(hour, outcome key, n)` summed
+    /// over the stores. (Rows are kept: one per store, hour and outcome is small.)
+    pub async fn hourly(&self, since_hour: i64) -> Result<Vec<(i64, String, i64)>, BoxError> {
+        self.bounded("reading the hourly counts", async {
+            let rows = sqlx::query(
+                "SELECT hour, outcome, CAST(SUM(n) AS BIGINT) AS n FROM hourly_outcomes \
+                 WHERE hour >= $1 GROUP BY hour, outcome ORDER BY hour",
+            )
+            .bind(since_hour)
+            .fetch_all(&self.pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get("hour")?,
+                        row.try_get("outcome")?,
+                        row.try_get("n")?,
+                    ))
+                })
+                .collect()
+        })
+        .await
+    }
+
     /// Every dead letter kept, as `(store, body)`.
     pub async fn dead_letters(&self) -> Result<Vec<(String, Vec<u8>)>, BoxError> {
         self.bounded("reading dead letters", async {
@@ -639,6 +668,15 @@ impl StatusStore for Db {
                  ON CONFLICT (store, outcome) DO UPDATE SET n = outcome_counts.n + 1",
             )
             .bind(store.as_str())
+            .bind(outcome_key(outcome))
+            .execute(tx.conn()?)
+            .await?;
+            sqlx::query(
+                "INSERT INTO hourly_outcomes (store, hour, outcome, n) VALUES ($1, $2, $3, 1) \
+                 ON CONFLICT (store, hour, outcome) DO UPDATE SET n = hourly_outcomes.n + 1",
+            )
+            .bind(store.as_str())
+            .bind(time::unix(at).div_euclid(3600))
             .bind(outcome_key(outcome))
             .execute(tx.conn()?)
             .await?;

@@ -2,6 +2,7 @@
 //! came from outside (event types, ids, receipts, SNS topics) is HTML-escaped.
 
 use std::fmt::Write;
+use std::time::{Duration, SystemTime};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -34,10 +35,12 @@ pub fn escape(text: &str) -> String {
 
 /// The handler.
 pub async fn page(State(shared): State<Shared>) -> Response {
+    let now_hour = time::now().div_euclid(3600);
     let snapshot = shared.db.snapshot().await;
     let events = shared.db.events(None, LATEST).await;
-    match (snapshot, events) {
-        (Ok(snapshot), Ok(events)) => {
+    let hourly = shared.db.hourly(now_hour - 47).await;
+    match (snapshot, events, hourly) {
+        (Ok(snapshot), Ok(events), Ok(hourly)) => {
             let stores = StoreId::BUILT_IN.map(|kind| {
                 let status = snapshot.stores.get(&kind).cloned().unwrap_or_default();
                 (kind, shared.enabled.contains(&kind), status)
@@ -46,23 +49,145 @@ pub async fn page(State(shared): State<Shared>) -> Response {
             if shared.amazon_any_topic {
                 warnings.push(
                     "Amazon: AMAZON_SNS_TOPIC_ARNS is not set, so signed messages of any SNS \
-                     topic are accepted. Set it to your Appstore topic.",
+                     topic are accepted. Set it to your Appstore topic."
+                        .to_owned(),
                 );
             }
-            Html(render(&stores, &events, &warnings)).into_response()
+            let now = SystemTime::now();
+            for (kind, _, status) in &stores {
+                if super::routes::is_stale(status, now, shared.stale_after) {
+                    warnings.push(format!(
+                        "{kind}: no tracked notification for {} (GATEWAY_STALE_AFTER is {}): \
+                         check the store's notification URL and this gateway's logs.",
+                        ago(status.last_received_at, now).trim_end_matches(" ago"),
+                        human(shared.stale_after),
+                    ));
+                }
+            }
+            let chart = chart(&hourly, now_hour);
+            Html(render(&stores, &events, &warnings, &chart, now)).into_response()
         }
-        (Err(e), _) | (_, Err(e)) => {
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => {
             tracing::error!(error = %e, "status page unavailable");
             (StatusCode::SERVICE_UNAVAILABLE, "status unavailable\n").into_response()
         }
     }
 }
 
-/// The page for these stores (kind, enabled, status), latest events and warnings.
+/// One series of the chart: its name, its colour, and which outcome keys it sums.
+type Series = (&'static str, &'static str, fn(&str) -> bool);
+
+/// The chart's series, bottom to top.
+const SERIES: [Series; 5] = [
+    ("tracked", "#2e7d32", |k| k == "tracked"),
+    ("untracked", "#9e9e9e", |k| k == "untracked"),
+    ("test, unreferenced, control", "#1565c0", |k| {
+        matches!(k, "test" | "unreferenced" | "control")
+    }),
+    ("dead-lettered", "#ef6c00", |k| k == "dead_lettered"),
+    ("rejected", "#c62828", |k| k.starts_with("rejected.")),
+];
+
+/// A server-rendered SVG of deliveries per hour over the 48 hours up to `now_hour` (Unix
+/// hours), stacked by outcome; each bar has a `<title>` tooltip. No JavaScript.
+pub fn chart(hourly: &[(i64, String, i64)], now_hour: i64) -> String {
+    const HOURS: i64 = 48;
+    const BAR: i64 = 12;
+    const HEIGHT: i64 = 120;
+    let first = now_hour - HOURS + 1;
+    let mut bars = vec![[0i64; SERIES.len()]; HOURS as usize];
+    for (hour, key, n) in hourly {
+        let Ok(slot) = usize::try_from(hour - first) else {
+            continue;
+        };
+        if let (Some(bar), Some(series)) = (
+            bars.get_mut(slot),
+            SERIES.iter().position(|(_, _, of)| of(key)),
+        ) {
+            bar[series] = bar[series].saturating_add((*n).max(0));
+        }
+    }
+    let max = bars
+        .iter()
+        .map(|b| b.iter().sum::<i64>())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let width = HOURS * BAR;
+    let mut svg = format!(
+        "<svg class=\"chart\" xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" \
+         height=\"{}\" role=\"img\" aria-label=\"deliveries per hour, last 48 hours\">\n",
+        HEIGHT + 20
+    );
+    for (i, bar) in bars.iter().enumerate() {
+        let x = i as i64 * BAR;
+        let total: i64 = bar.iter().sum();
+        let mut y = HEIGHT;
+        for (series, n) in bar.iter().enumerate() {
+            if *n == 0 {
+                continue;
+            }
+            let h = (n * HEIGHT / max).max(1);
+            y -= h;
+            let (name, colour, _) = SERIES[series];
+            let _ = writeln!(
+                svg,
+                "<rect x=\"{x}\" y=\"{y}\" width=\"{}\" height=\"{h}\" fill=\"{colour}\">\
+                 <title>{}: {n} {name} (of {total})</title></rect>",
+                BAR - 2,
+                time::rfc3339((first + i as i64) * 3600),
+            );
+        }
+    }
+    let _ = writeln!(
+        svg,
+        "<text x=\"0\" y=\"{}\" font-size=\"11\">48 h ago</text>\
+         <text x=\"{}\" y=\"{}\" font-size=\"11\" text-anchor=\"end\">now (peak {max}/h)</text></svg>",
+        HEIGHT + 15,
+        width,
+        HEIGHT + 15
+    );
+    let mut legend = String::from("<p class=\"legend\">");
+    for (name, colour, _) in SERIES {
+        let _ = write!(
+            legend,
+            "<span style=\"color:{colour}\">&#9632;</span> {} ",
+            escape(name)
+        );
+    }
+    legend.push_str("</p>\n");
+    svg + &legend
+}
+
+/// "3 min ago", or "never".
+pub fn ago(at: Option<SystemTime>, now: SystemTime) -> String {
+    match at {
+        None => "never".to_owned(),
+        Some(at) => match now.duration_since(at) {
+            Ok(d) => format!("{} ago", human(d)),
+            Err(_) => "just now".to_owned(),
+        },
+    }
+}
+
+/// A duration as a person says it: "45 s", "3 min", "5 h", "2 days".
+pub fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3_599 => format!("{} min", s / 60),
+        3_600..=172_799 => format!("{} h", s / 3_600),
+        _ => format!("{} days", s / 86_400),
+    }
+}
+
+/// The page for these stores (kind, enabled, status), latest events and warnings, at `now`.
 pub fn render(
     stores: &[(StoreId, bool, StoreStatus)],
     events: &[EventRow],
-    warnings: &[&str],
+    warnings: &[String],
+    chart: &str,
+    now: SystemTime,
 ) -> String {
     let mut html = String::from(
         "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
@@ -92,9 +217,15 @@ pub fn render(
         } else {
             format!("no: set {}", escape(config::required_vars(*kind)))
         };
-        let last = status
-            .last_received_at
-            .map_or_else(|| "never".to_owned(), |t| time::rfc3339(time::unix(t)));
+        // The exact time on hover.
+        let last = match status.last_received_at {
+            None => "never".to_owned(),
+            Some(t) => format!(
+                "<time datetime=\"{at}\" title=\"{at}\">{}</time>",
+                ago(Some(t), now),
+                at = time::rfc3339(time::unix(t))
+            ),
+        };
         let sns = match (*kind, &status.subscription) {
             (StoreId::AMAZON, Some(sub)) => {
                 let verified = match sub.state {
@@ -135,7 +266,9 @@ pub fn render(
             c.dead_lettered,
         );
     }
-    html.push_str("</table>\n<h2>Latest events</h2>\n");
+    html.push_str("</table>\n<h2>Deliveries per hour (48 h)</h2>\n");
+    html.push_str(chart);
+    html.push_str("<h2>Latest events</h2>\n");
     if events.is_empty() {
         html.push_str("<p>No events yet.</p>\n");
     } else {
@@ -168,6 +301,43 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_read_as_a_person_says_them() {
+        assert_eq!(human(Duration::from_secs(45)), "45 s");
+        assert_eq!(human(Duration::from_secs(180)), "3 min");
+        assert_eq!(human(Duration::from_secs(5 * 3600)), "5 h");
+        assert_eq!(human(Duration::from_secs(3 * 86_400)), "3 days");
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        assert_eq!(ago(None, now), "never");
+        assert_eq!(ago(Some(now - Duration::from_secs(180)), now), "3 min ago");
+        assert_eq!(ago(Some(now + Duration::from_secs(5)), now), "just now");
+    }
+
+    #[test]
+    fn the_chart_stacks_outcomes_per_hour_and_ignores_other_hours() {
+        let now = 500_000;
+        let hourly = vec![
+            (now, "tracked".to_owned(), 3),
+            (now, "rejected.unauthenticated".to_owned(), 1),
+            (now - 1, "untracked".to_owned(), 2),
+            (now - 100, "tracked".to_owned(), 1000),
+            (now + 1, "tracked".to_owned(), 1000),
+        ];
+        let svg = chart(&hourly, now);
+        assert_eq!(svg.matches("<rect").count(), 3, "{svg}");
+        assert!(svg.contains(": 3 tracked (of 4)"), "{svg}");
+        assert!(svg.contains(": 1 rejected (of 4)"), "{svg}");
+        assert!(svg.contains(": 2 untracked (of 2)"), "{svg}");
+        assert!(
+            svg.contains("peak 4/h"),
+            "hours outside the window don't count: {svg}"
+        );
+        assert!(
+            chart(&[], now).contains("peak 1/h"),
+            "an empty chart still renders"
+        );
+    }
 
     #[test]
     fn escape_neutralises_markup_and_attribute_quotes() {

@@ -19,6 +19,7 @@ pub mod demo;
 pub mod google;
 pub mod html;
 pub mod keys;
+pub mod metrics;
 pub mod routes;
 #[cfg(feature = "demo")]
 pub mod simulate;

@@ -163,14 +163,18 @@ async fn fire_demo(_: &app::Running, _: &Config) -> Result<(), BoxError> {
     Ok(())
 }
 
-/// Logs to standard error, as text; `RUST_LOG` picks the levels (default: `info`).
+/// Logs to standard error, as text or, with `LOG_FORMAT=json`, one JSON object a line;
+/// `RUST_LOG` picks the levels (default: `info`).
 fn init_logs() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match std::env::var("LOG_FORMAT").as_deref() {
+        Ok("json") => logs.json().init(),
+        _ => logs.init(),
+    }
 }
 
 /// Completes on SIGTERM (how orchestrators stop a service) or SIGINT (Ctrl-C).

@@ -41,6 +41,10 @@ pub struct Shared {
     pub loopback_hosts_only: bool,
     /// Amazon is on without a topic allow-list (the page warns).
     pub amazon_any_topic: bool,
+    /// `GATEWAY_STALE_AFTER`.
+    pub stale_after: std::time::Duration,
+    /// Renders the Prometheus text of the process's metrics.
+    pub metrics: super::metrics::Metrics,
 }
 
 impl Shared {
@@ -57,6 +61,8 @@ impl Shared {
             admin_token: config.admin_token.clone().map(Arc::new),
             loopback_hosts_only: config.admin_token.is_none()
                 && config::is_loopback_bind(&config.bind),
+            stale_after: config.limits.stale_after,
+            metrics: super::metrics::Metrics::install(),
         }
     }
 }
@@ -105,7 +111,7 @@ async fn handle<N: Notification>(
 }
 
 /// The application router around the mounted notification routes. The admin routes (`/`,
-/// `/status`, `/events`, `/receipts`) go through `admin_guard`; `/healthz` and
+/// `/status`, `/events`, `/receipts`, `/metrics`) go through `admin_guard`; `/healthz` and
 /// `/notifications/*` never need the token (stores authenticate by signature).
 pub fn router(shared: Shared, notifications: Router<Shared>) -> Router {
     let admin = Router::new()
@@ -113,6 +119,7 @@ pub fn router(shared: Shared, notifications: Router<Shared>) -> Router {
         .route("/status", get(status))
         .route("/events", get(events))
         .route("/receipts", post(track_receipt))
+        .route("/metrics", get(metrics))
         .route_layer(middleware::from_fn_with_state(shared.clone(), admin_guard));
     Router::new()
         .merge(admin)
@@ -253,10 +260,42 @@ pub async fn status_json(shared: &Shared) -> Result<Value, Response> {
                 fields.remove("subscription");
             }
             fields.insert("enabled".into(), json!(shared.enabled.contains(&kind)));
+            fields.insert(
+                "stale".into(),
+                json!(is_stale(&status, SystemTime::now(), shared.stale_after)),
+            );
         }
         stores.insert(kind.as_str().into(), value);
     }
     Ok(json!({ "stores": stores }))
+}
+
+/// Whether a store that received tracked notifications has been silent longer than
+/// `stale_after` (a store that never received one is not stale: nothing is expected yet).
+pub fn is_stale(
+    status: &store_notifications::status::StoreStatus,
+    now: SystemTime,
+    stale_after: std::time::Duration,
+) -> bool {
+    status.last_received_at.is_some_and(|last| {
+        now.duration_since(last)
+            .is_ok_and(|silent| silent > stale_after)
+    })
+}
+
+async fn metrics(State(shared): State<Shared>) -> Response {
+    let up = tokio::time::timeout(HEALTH_TIMEOUT, shared.db.ping())
+        .await
+        .is_ok_and(|r| r.is_ok());
+    let text = shared.metrics.render(up);
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn status(State(shared): State<Shared>) -> Response {

@@ -1,6 +1,7 @@
-//! Safe by default, checked against the real binary on loopback: the admin token, the refusal
-//! to serve unauthenticated admin routes off loopback, the DNS-rebinding `Host` check, tokens
-//! never shown whole, and Amazon's topic allow-list.
+//! Safe by default and observable, checked against the real binary on loopback: the admin
+//! token, the refusal to serve unauthenticated admin routes off loopback, the DNS-rebinding
+//! `Host` check, tokens never shown whole, Amazon's topic allow-list, `/metrics`, staleness, the
+//! page's chart and JSON logs.
 #![cfg(all(feature = "stripe", feature = "demo"))]
 
 use std::io::{Read, Write};
@@ -9,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use bytes::Bytes;
 use serde_json::json;
 use store_notifications::testing::StripeSigner;
 use store_notifications_gateway::client;
@@ -350,4 +352,176 @@ async fn purchase_and_sns_tokens_are_never_shown_whole() {
             "{recognisable} is shown instead"
         );
     }
+}
+
+/// A signed Stripe delivery about `receipt`, and one signed with another secret.
+fn stripe_delivery(id: &str, receipt: &str, secret: &str) -> (http::HeaderMap, Bytes) {
+    let signer = StripeSigner::new(secret);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let event = signer.event(
+        id,
+        "customer.subscription.updated",
+        &json!({ "object": "subscription", "id": receipt }).to_string(),
+        now,
+    );
+    (signer.headers(now, &event), event)
+}
+
+async fn track(gw: &Gateway, receipt: &str) {
+    let mut headers = bearer(TOKEN);
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        "application/json".parse().expect("h"),
+    );
+    let body = json!({ "store": "stripe", "receipt": receipt }).to_string();
+    let reply = client::send("POST", &gw.url("/receipts"), &headers, body.as_bytes())
+        .await
+        .expect("track");
+    assert_eq!(reply.status, 201, "{}", reply.text());
+}
+
+/// The value of the sample whose line starts with `name{` and holds every label.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_count_exactly_what_was_sent() {
+    let gw = Gateway::spawn(
+        "metrics",
+        &[],
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("GATEWAY_ADMIN_TOKEN", TOKEN),
+        ],
+    );
+    track(&gw, "sub_metrics").await;
+    let url = gw.url("/notifications/stripe");
+    let sent = [
+        (3, "sub_metrics", SECRET),
+        (2, "sub_untracked", SECRET),
+        (4, "sub_metrics", "whsec_forged"),
+    ];
+    let mut n = 0;
+    for (count, receipt, secret) in sent {
+        for _ in 0..count {
+            n += 1;
+            let (headers, body) = stripe_delivery(&format!("evt_metrics_{n}"), receipt, secret);
+            client::send("POST", &url, &headers, &body)
+                .await
+                .expect("delivery");
+        }
+    }
+    let refused = client::get(&gw.url("/metrics")).await.expect("reply");
+    assert_eq!(refused.status, 401, "/metrics is an admin route");
+    let reply = client::send("GET", &gw.url("/metrics"), &bearer(TOKEN), b"")
+        .await
+        .expect("reply");
+    assert_eq!(reply.status, 200);
+    let text = reply.text();
+    let total = |outcome: &str| {
+        sample(
+            &text,
+            "store_notifications_total",
+            &["store=\"stripe\"", &format!("outcome=\"{outcome}\"")],
+        )
+    };
+    assert_eq!(total("tracked"), Some(3.0), "{text}");
+    assert_eq!(total("untracked"), Some(2.0), "{text}");
+    assert_eq!(total("unauthenticated"), Some(4.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            "store_notification_verify_seconds_count",
+            &["store=\"stripe\""]
+        ),
+        Some(9.0),
+        "every delivery verified once: {text}"
+    );
+    assert_eq!(
+        sample(&text, "store_notifications_gateway_database_up", &[]),
+        Some(1.0)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_store_is_stale_in_status_and_on_the_page_which_charts_the_deliveries() {
+    let gw = Gateway::spawn(
+        "stale",
+        &[],
+        &[
+            ("BIND", "127.0.0.1:0"),
+            ("STRIPE_WEBHOOK_SECRET", SECRET),
+            ("GATEWAY_ADMIN_TOKEN", TOKEN),
+            ("GATEWAY_STALE_AFTER", "1"),
+            ("LOG_FORMAT", "json"),
+        ],
+    );
+    track(&gw, "sub_stale").await;
+    let (headers, body) = stripe_delivery("evt_stale", "sub_stale", SECRET);
+    let reply = client::send("POST", &gw.url("/notifications/stripe"), &headers, &body)
+        .await
+        .expect("delivery");
+    assert_eq!(reply.status, 200);
+    let status = |gw: &Gateway| {
+        let url = gw.url("/status");
+        async move {
+            client::send("GET", &url, &bearer(TOKEN), b"")
+                .await
+                .expect("status")
+                .json()
+                .expect("json")
+        }
+    };
+    assert_eq!(status(&gw).await["stores"]["stripe"]["stale"], false);
+    assert_eq!(
+        status(&gw).await["stores"]["apple"]["stale"],
+        false,
+        "never received: not stale"
+    );
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    assert_eq!(status(&gw).await["stores"]["stripe"]["stale"], true);
+    let page = client::send("GET", &gw.url("/"), &bearer(TOKEN), b"")
+        .await
+        .expect("page")
+        .text();
+    assert!(
+        page.contains("stripe: no tracked notification for"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<svg class=\"chart\""),
+        "the chart is on the page"
+    );
+    assert!(
+        page.contains("1 tracked (of 1)"),
+        "the delivery is charted: {page}"
+    );
+    assert!(
+        page.contains("<time datetime=\"") && page.contains(" ago</time>"),
+        "{page}"
+    );
+
+    // LOG_FORMAT=json: every log line is one JSON object.
+    let logs = gw.stderr();
+    let lines: Vec<&str> = logs.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert!(!lines.is_empty());
+    for line in &lines {
+        let value: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+        assert!(value["level"].is_string(), "{line}");
+    }
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("notification handled") && l.contains("\"outcome\":\"tracked\"")),
+        "{logs}"
+    );
 }
