@@ -65,6 +65,13 @@ impl AdminToken {
         Ok(AdminToken(token))
     }
 
+    /// The `Authorization: Bearer …` value (marked sensitive), for the demo's own requests.
+    pub fn bearer(&self) -> Option<http::HeaderValue> {
+        let mut value = http::HeaderValue::from_str(&format!("Bearer {}", self.0)).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
     /// Whether `candidate` is the token (constant time).
     pub fn matches(&self, candidate: &[u8]) -> bool {
         use subtle::ConstantTimeEq;

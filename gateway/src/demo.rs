@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde_json::json;
 use store_notifications::BoxError;
 
-use super::config::Config;
+use super::config::{AdminToken, Config};
 use super::routes::OUTCOME_HEADER;
 use super::stores::{self, Sample};
 use super::{Running, client};
@@ -40,17 +40,33 @@ pub struct Row {
     pub millis: f64,
 }
 
-/// Fires the deliveries at `running` and returns one row each.
-pub async fn fire(running: &Running, keys_dir: &Path) -> Result<Vec<Row>, BoxError> {
+/// Fires the deliveries at `running` (tracking receipts with `admin`'s token, if set) and
+/// returns one row each.
+pub async fn fire(
+    running: &Running,
+    keys_dir: &Path,
+    admin: Option<&AdminToken>,
+) -> Result<Vec<Row>, BoxError> {
+    let mut admin_headers = http::HeaderMap::new();
+    admin_headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    if let Some(bearer) = admin.and_then(AdminToken::bearer) {
+        admin_headers.insert(http::header::AUTHORIZATION, bearer);
+    }
     let mut rows = Vec::new();
     for kind in &running.enabled {
         let Some(module) = stores::module(*kind) else {
             continue;
         };
         let tracked = (module.new_reference)()?;
-        let reply = client::post_json(
+        let body = json!({ "store": kind, "receipt": tracked }).to_string();
+        let reply = client::send(
+            "POST",
             &running.url("/receipts"),
-            &json!({ "store": kind, "receipt": tracked }),
+            &admin_headers,
+            body.as_bytes(),
         )
         .await?;
         if reply.status != 201 {

@@ -153,7 +153,7 @@ fn prepare_demo(_: &mut Config) -> Result<(), BoxError> {
 
 #[cfg(feature = "demo")]
 async fn fire_demo(running: &app::Running, config: &Config) -> Result<(), BoxError> {
-    let rows = app::demo::fire(running, &config.demo_keys_dir).await?;
+    let rows = app::demo::fire(running, &config.demo_keys_dir, config.admin_token.as_ref()).await?;
     app::demo::print(running, &config.demo_keys_dir, &rows);
     Ok(())
 }

@@ -525,3 +525,114 @@ async fn a_silent_store_is_stale_in_status_and_on_the_page_which_charts_the_deli
         "{logs}"
     );
 }
+
+/// Headless Chromium, if installed (`.ci/run` installs Debian's `chromium`).
+fn chromium() -> Option<PathBuf> {
+    std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .into_iter()
+        .chain(["/usr/bin/chromium", "/usr/bin/chromium-browser"].map(PathBuf::from))
+        .find(|p| p.exists())
+}
+
+/// Runs headless Chromium on `url` with `extra` (e.g. `--dump-dom`); its standard output.
+fn headless(chromium: &Path, profile: &Path, extra: &[&str], url: &str) -> String {
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--window-size=1280,1100",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .args(extra)
+        .arg(url)
+        .output()
+        .expect("run chromium");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The page in a real browser: the `--demo` gateway with an admin token, opened headless with
+/// the token as HTTP Basic password; the store rows, the chart and the escaping of a hostile
+/// event type are checked in the DOM Chromium built, and a screenshot is saved under
+/// `target/` (not committed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_in_a_headless_browser() {
+    let Some(chromium) = chromium() else {
+        eprintln!("the_page_in_a_headless_browser: skipped: no chromium (set CHROMIUM)");
+        return;
+    };
+    let gw = Gateway::spawn(
+        "browser",
+        &["--demo"],
+        &[("BIND", "127.0.0.1:0"), ("GATEWAY_ADMIN_TOKEN", TOKEN)],
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !gw.stdout().contains("send another") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // A genuine delivery whose type is markup, about a tracked receipt, so it is recorded.
+    track(&gw, "sub_hostile").await;
+    let secret = std::fs::read_to_string(gw.dir.join("keys").join("stripe_webhook_secret"))
+        .expect("the demo's Stripe secret");
+    let signer = StripeSigner::new(secret.trim());
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let hostile = "<img src=x onerror=alert(1)>";
+    let event = signer.event(
+        "evt_hostile",
+        hostile,
+        &json!({ "object": "subscription", "id": "sub_hostile" }).to_string(),
+        now,
+    );
+    let reply = client::send(
+        "POST",
+        &gw.url("/notifications/stripe"),
+        &signer.headers(now, &event),
+        &event,
+    )
+    .await
+    .expect("delivery");
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
+    let page = format!(
+        "http://admin:{TOKEN}@{}/",
+        gw.url.trim_start_matches("http://")
+    );
+    let profile = gw.dir.join("chromium-profile");
+    let dom = headless(&chromium, &profile, &["--dump-dom"], &page);
+    for store in ["apple", "google", "stripe", "amazon"] {
+        assert!(
+            dom.contains(&format!("<td>{store}</td>")),
+            "{store} row in: {dom}"
+        );
+    }
+    assert!(dom.contains("<svg class=\"chart\""), "the chart: {dom}");
+    assert!(dom.contains("<rect"), "the chart has bars: {dom}");
+    assert!(
+        dom.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "the hostile type is shown as text: {dom}"
+    );
+    assert!(
+        !dom.contains("<img src=\"x\""),
+        "and never becomes an element"
+    );
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+    let shot = shots.join("gateway-page.png");
+    let _ = std::fs::remove_file(&shot);
+    headless(
+        &chromium,
+        &profile,
+        &[&format!("--screenshot={}", shot.display())],
+        &page,
+    );
+    assert!(shot.exists(), "a screenshot at {}", shot.display());
+    eprintln!("screenshot: {}", shot.display());
+}
