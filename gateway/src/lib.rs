@@ -57,6 +57,8 @@ pub struct Running {
     pub db: Db,
     shutdown: oneshot::Sender<()>,
     task: JoinHandle<Result<(), BoxError>>,
+    /// `GATEWAY_SHUTDOWN_TIMEOUT`, which also bounds writing the last status counters.
+    shutdown_timeout: Duration,
 }
 
 impl Running {
@@ -77,7 +79,12 @@ impl Running {
     pub async fn stop(self) -> Result<(), BoxError> {
         let _ = self.shutdown.send(());
         self.task.await??;
-        self.db.close().await;
+        // The last status counters are observability: never worth overstaying the deadline
+        // (a stuck database must not keep a SIGTERMed process alive).
+        let bound = self.shutdown_timeout.min(Duration::from_secs(2));
+        if tokio::time::timeout(bound, self.db.close()).await.is_err() {
+            tracing::warn!("the database did not close within {bound:?}; exiting anyway");
+        }
         Ok(())
     }
 }
@@ -100,6 +107,7 @@ pub async fn start(config: &Config) -> Result<Running, BoxError> {
         db,
         shutdown,
         task,
+        shutdown_timeout: config.limits.shutdown,
     })
 }
 

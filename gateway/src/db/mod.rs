@@ -71,12 +71,25 @@ impl Backend {
     }
 }
 
-/// The gateway's database. Cheap to clone (a pool).
-#[derive(Clone, Debug)]
+mod batch;
+
+/// The gateway's database. Cheap to clone (a pool and the group-commit writer's queue).
+#[derive(Clone)]
 pub struct Db {
     pool: AnyPool,
     backend: Backend,
     timeout: Duration,
+    /// The group-commit writer ([`batch`]); `None` in the writer's own handle.
+    writer: Option<tokio::sync::mpsc::Sender<batch::Job>>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db")
+            .field("backend", &self.backend)
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The unique key of an id or a receipt reference: the hex SHA-256 of its bytes (64 bytes,
@@ -116,10 +129,6 @@ impl WriteTx {
     /// `COMMIT`: `Ok` only when the database said the commit happened.
     async fn commit(self) -> Result<(), BoxError> {
         self.finish("COMMIT").await
-    }
-
-    async fn rollback(self) -> Result<(), BoxError> {
-        self.finish("ROLLBACK").await
     }
 }
 
@@ -213,13 +222,36 @@ impl Db {
             .await
             .map_err(|_| format!("cannot open the database: no answer within {timeout:?}"))?
             .map_err(|e| format!("cannot open the database: {e}"))?;
-        let db = Db {
+        let mut db = Db {
             pool,
             backend,
             timeout,
+            writer: None,
         };
         db.migrate().await?;
+        db.writer = Some(batch::spawn(db.clone()));
         Ok(db)
+    }
+
+    /// Queues `job` for the group-commit writer (bounded: a full queue is an error).
+    async fn enqueue(&self, job: batch::Job) -> Result<(), BoxError> {
+        let writer = self.writer.as_ref().ok_or("no writer")?;
+        match tokio::time::timeout(self.timeout, writer.send(job)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err("database writer stopped".into()),
+            Err(_) => Err(format!("database writer busy for {:?}", self.timeout).into()),
+        }
+    }
+
+    /// Writes the pending status counters now (reads of the status call it first).
+    pub async fn flush(&self) -> Result<(), BoxError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.enqueue(batch::Job::Flush { reply }).await?;
+        self.bounded("flushing the counters", async {
+            answer.await.map_err(|_| "database writer stopped")??;
+            Ok(())
+        })
+        .await
     }
 
     /// Runs `work` with the database bound: past it, an error (the caller answers 503).
@@ -253,8 +285,11 @@ impl Db {
         self.backend
     }
 
-    /// Closes the pool.
+    /// Writes the pending counters and closes the pool.
     pub async fn close(&self) {
+        if let Err(e) = self.flush().await {
+            tracing::warn!(error = %e, "the last status counters could not be written");
+        }
         self.pool.close().await;
     }
 
@@ -446,44 +481,16 @@ impl Db {
     /// then finds the claim, and a crash between the two leaves neither, so the store's retry
     /// does the work.
     pub async fn record_event(&self, event: &Event, at: SystemTime) -> Result<Recorded, BoxError> {
+        // Group commit: answered after the COMMIT of the batch holding it (see `batch`).
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.enqueue(batch::Job::Event {
+            event: Box::new(event.clone()),
+            at,
+            reply,
+        })
+        .await?;
         self.bounded("recording an event", async {
-            let received_at = time::unix(at);
-            let mut tx = self.begin_write().await?;
-            let claimed = sqlx::query(
-                "INSERT INTO handled_deliveries (store, id_key, handled_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (store, id_key) DO NOTHING",
-            )
-            .bind(event.store.as_str())
-            .bind(key(&event.id))
-            .bind(received_at)
-            .execute(tx.conn()?)
-            .await?
-            .rows_affected()
-                == 1;
-            if !claimed {
-                tx.rollback().await?;
-                return Ok(Recorded::Duplicate);
-            }
-            sqlx::query(
-                "INSERT INTO events (store, id, receipt, test, event_type, kind, product, \
-                 environment, occurred_at, received_at, receipt_sensitive) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .bind(event.store.as_str())
-            .bind(event.id.as_str())
-            .bind(event.receipt.clone())
-            .bind(i64::from(event.test))
-            .bind(event.notification_type.as_str())
-            .bind(event.kind.as_str())
-            .bind(event.product.clone())
-            .bind(event.environment.clone())
-            .bind(event.occurred_at.map(time::unix))
-            .bind(received_at)
-            .bind(i64::from(event.receipt_sensitive))
-            .execute(tx.conn()?)
-            .await?;
-            tx.commit().await?;
-            Ok(Recorded::New)
+            Ok(answer.await.map_err(|_| "database writer stopped")??)
         })
         .await
     }
@@ -661,42 +668,8 @@ impl StatusStore for Db {
         outcome: Outcome,
         at: SystemTime,
     ) -> Result<(), BoxError> {
-        self.bounded("recording status", async {
-            let mut tx = self.begin_write().await?;
-            sqlx::query(
-                "INSERT INTO outcome_counts (store, outcome, n) VALUES ($1, $2, 1) \
-                 ON CONFLICT (store, outcome) DO UPDATE SET n = outcome_counts.n + 1",
-            )
-            .bind(store.as_str())
-            .bind(outcome_key(outcome))
-            .execute(tx.conn()?)
-            .await?;
-            sqlx::query(
-                "INSERT INTO hourly_outcomes (store, hour, outcome, n) VALUES ($1, $2, $3, 1) \
-                 ON CONFLICT (store, hour, outcome) DO UPDATE SET n = hourly_outcomes.n + 1",
-            )
-            .bind(store.as_str())
-            .bind(time::unix(at).div_euclid(3600))
-            .bind(outcome_key(outcome))
-            .execute(tx.conn()?)
-            .await?;
-            if outcome == Outcome::Tracked {
-                // Never backwards: deliveries handled out of order keep the latest time.
-                sqlx::query(
-                    "INSERT INTO store_status (store, last_received_at) VALUES ($1, $2) \
-                     ON CONFLICT (store) DO UPDATE SET last_received_at = CASE \
-                     WHEN store_status.last_received_at IS NULL \
-                       OR store_status.last_received_at < excluded.last_received_at \
-                     THEN excluded.last_received_at ELSE store_status.last_received_at END",
-                )
-                .bind(store.as_str())
-                .bind(time::unix(at))
-                .execute(tx.conn()?)
-                .await?;
-            }
-            tx.commit().await
-        })
-        .await
+        // Summed in memory and written with the next batch: no write of its own.
+        self.enqueue(batch::Job::Count { store, outcome, at }).await
     }
 
     async fn record_subscription(
@@ -729,6 +702,7 @@ impl StatusStore for Db {
     }
 
     async fn snapshot(&self) -> Result<StatusSnapshot, BoxError> {
+        self.flush().await?;
         self.bounded("reading status", self.snapshot_unbounded())
             .await
     }
