@@ -1,6 +1,9 @@
 //! One `tracing` span per delivery, with one closing event at the level its outcome deserves,
 //! and no secret or token in any field — for every built-in store, through the Tower layer.
-#![cfg(feature = "test-util")]
+#![cfg(all(
+    feature = "test-util",
+    any(feature = "stripe", feature = "apple", feature = "google", feature = "amazon")
+))]
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
