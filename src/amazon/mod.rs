@@ -53,11 +53,11 @@
 //!
 //! Certificate validity dates and the `Timestamp`'s age are not checked, as in AWS's PHP and
 //! JS validators: trust comes from the URL rules (or your pinning), and SNS retries for hours.
-//! Redeliveries keep their `MessageId` ([`Notification::id`]).
+//! Redeliveries keep their `MessageId` ([`Notification::id`](crate::Notification::id)).
 //!
-//! Subscription confirmations are [`Disposition::Control`]: the pipeline calls
-//! [`Store::handle_control`], which confirms through the [`Confirmer`] and reports the
-//! [`Subscription`] for the status ("Verified" in the Amazon console). *Resend* in the console
+//! Subscription confirmations are [`Disposition::Control`](crate::Disposition::Control): the pipeline calls
+//! [`Store::handle_control`](crate::Store::handle_control), which confirms through the [`Confirmer`] and reports the
+//! [`Subscription`](crate::Subscription) for the status ("Verified" in the Amazon console). *Resend* in the console
 //! sends a new confirmation, which is confirmed again.
 
 mod cert;

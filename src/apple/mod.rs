@@ -47,9 +47,9 @@
 //! - **App binding**: the bundle id and environment (from `data`, else `summary`, else
 //!   `externalPurchaseToken` — Sandbox when its id starts with `SANDBOX` — else `appData`) must
 //!   match the configuration, and in Production the `appAppleId` too. A genuine notification for
-//!   another app or environment is [`RejectionKind::WrongApp`] (403).
+//!   another app or environment is [`RejectionKind::WrongApp`](crate::RejectionKind::WrongApp) (403).
 //! - **Payload**: an authentic JWS whose payload is not a notification is an
-//!   [authentic](Rejection::is_authentic) rejection, which the endpoint dead-letters (200).
+//!   [authentic](crate::Rejection::is_authentic) rejection, which the endpoint dead-letters (200).
 //!
 //! # Nested JWS
 //!
@@ -71,7 +71,7 @@
 //! - A payload with none of `data` / `summary` / `externalPurchaseToken` / `appData` is an
 //!   authentic-but-unusable payload (dead-lettered), not an app-identifier error.
 //! - Apple V1 notifications (no `signedPayload`, `notification_type` field) are
-//!   [`RejectionKind::Unsupported`].
+//!   [`RejectionKind::Unsupported`](crate::RejectionKind::Unsupported).
 
 mod chain;
 mod envelope;

@@ -90,7 +90,7 @@ impl CertUrl {
         &self.url
     }
 
-    /// The file name (`SimpleNotificationService-….pem`): the key of [`PinnedCerts`].
+    /// The file name (`SimpleNotificationService-….pem`): the key of [`PinnedCerts`](super::PinnedCerts).
     pub fn file_name(&self) -> &str {
         self.url.get(self.file_start..).unwrap_or_default()
     }
