@@ -79,7 +79,11 @@ fn every_manifest_case_verifies_as_expected() {
                 let receipt = n.receipt().map(|r| r.reference.as_str());
                 assert_eq!(opt(receipt), e["receipt"], "{name}: receipt");
                 assert_eq!(n.is_test(), e["test"], "{name}: test");
-                assert_eq!(n.notification_type().as_str(), e["type"], "{name}: type");
+                assert_eq!(
+                    n.typed_notification_type().as_str(),
+                    e["type"],
+                    "{name}: type"
+                );
                 assert_eq!(
                     Notification::notification_type(&n),
                     e["type"],
@@ -88,7 +92,11 @@ fn every_manifest_case_verifies_as_expected() {
                 assert_eq!(n.id(), e["id"], "{name}: id");
                 assert_eq!(n.notification_uuid(), e["id"], "{name}: id");
                 if let Some(known) = e.get("type_known") {
-                    assert_eq!(!n.notification_type().is_unknown(), *known, "{name}: known");
+                    assert_eq!(
+                        !n.typed_notification_type().is_unknown(),
+                        *known,
+                        "{name}: known"
+                    );
                 }
                 if let Some(subtype) = e.get("subtype") {
                     let got = n.subtype().map(|s| s.as_str());

@@ -823,7 +823,7 @@ mod apple {
             let n = verify(&*STORE, &signer.headers(), &body)
                 .map_err(|e| TestCaseError::fail(e.to_string()))?;
             prop_assert_eq!(n.id(), uuid.as_str());
-            prop_assert_eq!(n.notification_type().as_str(), notification_type.as_str());
+            prop_assert_eq!(n.typed_notification_type().as_str(), notification_type.as_str());
             prop_assert_eq!(n.signed_date(), Some(signed_date_ms));
             prop_assert_eq!(
                 n.receipt().map(|r| r.reference.as_str()),

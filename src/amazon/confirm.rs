@@ -19,9 +19,12 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
+use super::notification::AmazonNotification;
+use super::store::AmazonStore;
 use crate::BoxError;
-use crate::amazon::cert::{UrlError, canonical_url_region, parse_sns_https};
-use crate::status::SubscriptionState;
+use crate::amazon::cert::{self, UrlError, canonical_url_region, parse_sns_https};
+use crate::rejection::{Rejection, RejectionKind};
+use crate::status::{Subscription, SubscriptionState};
 
 /// A `SubscribeURL` that passed the URL rules: `https`, no userinfo, no port, an Amazon SNS
 /// host (`sns.<region>.amazonaws.com`, the same rule as the signing certificate's), and nothing
@@ -219,6 +222,60 @@ impl Confirmer for HttpsConfirmer {
             return Err(format!("SubscribeURL answered {status}").into());
         }
         Ok(SubscriptionState::Confirmed)
+    }
+}
+
+impl AmazonStore {
+    /// Handles a confirmation ([`Store::handle_control`](crate::Store::handle_control)):
+    /// confirms a subscription through the [`Confirmer`], records an unsubscription.
+    pub(super) async fn control(
+        &self,
+        n: &AmazonNotification,
+    ) -> Result<Option<Subscription>, Rejection> {
+        let at = self.clock.now();
+        let subscription = match n {
+            AmazonNotification::SubscriptionConfirmation(c) => {
+                // Checked here, after the signature, as AWS's validators do: the confirmation
+                // is genuine, but its URL is still only followed to an SNS host.
+                let refused =
+                    |e: UrlError| Rejection::unauthenticated(format!("SubscribeURL refused: {e}"));
+                let subscribe_url = SubscribeUrl::parse(&c.subscribe_url).map_err(refused)?;
+                cert::check_region_matches_topic(subscribe_url.region(), &c.sns.topic_arn)
+                    .map_err(refused)?;
+                let request = ConfirmRequest {
+                    topic_arn: c.sns.topic_arn.clone(),
+                    token: c.token.clone(),
+                    subscribe_url,
+                };
+                if self.topic_arns.is_none() {
+                    // Any AWS account can subscribe this endpoint to its own topic and then
+                    // publish genuinely signed messages: the allow-list is what stops that.
+                    tracing::warn!(topic = %c.sns.topic_arn,
+                        "confirming an SNS subscription with no topic allow-list; \
+                         set AmazonStore::with_topic_arn to this topic");
+                }
+                // No "already confirmed" shortcut: *Resend* in the console must confirm again.
+                let state = self.confirmer.confirm(&request).await.map_err(|e| {
+                    tracing::warn!(topic = %c.sns.topic_arn, error = %e,
+                        "SNS subscription confirmation failed; answering 503 so SNS resends");
+                    Rejection::new(
+                        RejectionKind::Unavailable,
+                        "subscription confirmation failed; resend",
+                    )
+                })?;
+                Subscription::new(c.sns.topic_arn.clone(), state, at)
+                    .with_token(c.token.clone())
+                    .with_subscribe_url(c.subscribe_url.clone())
+            }
+            // Never GET this one's SubscribeURL: that would subscribe again.
+            AmazonNotification::UnsubscribeConfirmation(c) => {
+                Subscription::new(c.sns.topic_arn.clone(), SubscriptionState::Unsubscribed, at)
+                    .with_token(c.token.clone())
+                    .with_subscribe_url(c.subscribe_url.clone())
+            }
+            AmazonNotification::Rtn(_) => return Ok(None),
+        };
+        Ok(Some(subscription))
     }
 }
 

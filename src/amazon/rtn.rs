@@ -11,7 +11,6 @@ use std::time::SystemTime;
 use serde::de::{self, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
 
-use crate::event::EventKind;
 use crate::open_enum::open_enum;
 
 open_enum! {
@@ -49,37 +48,6 @@ open_enum! {
         SubscriptionModifiedDeferred => "SUBSCRIPTION_MODIFIED_DEFERRED",
         /// A free trial converted to a paid subscription.
         SubscriptionConvertedFreeTrialToPaid => "SUBSCRIPTION_CONVERTED_FREE_TRIAL_TO_PAID",
-    }
-}
-
-impl RtnNotificationType {
-    /// The cross-store kind.
-    ///
-    /// Cancelled one-time purchases are [`Refund`](EventKind::Refund)s (the purchase was
-    /// voided); a cancelled, auto-renew-off or scheduled-to-end subscription is a
-    /// [`Cancellation`](EventKind::Cancellation); a plan change either way is a
-    /// [`ProductChange`](EventKind::ProductChange); the end of a grace period (which may be a
-    /// recovery) and auto-renew back on are [`Other`](EventKind::Other).
-    pub fn event_kind(&self) -> EventKind {
-        use RtnNotificationType as T;
-        match self {
-            T::ConsumablePurchased | T::EntitlementPurchased | T::SubscriptionPurchased => {
-                EventKind::Purchase
-            }
-            T::SubscriptionRenewed | T::SubscriptionConvertedFreeTrialToPaid => EventKind::Renewal,
-            T::ConsumableCancelled | T::EntitlementCancelled => EventKind::Refund,
-            T::SubscriptionCancelled
-            | T::SubscriptionAutoRenewalOff
-            | T::SubscriptionScheduledToEnd => EventKind::Cancellation,
-            T::SubscriptionExpired => EventKind::Expiration,
-            T::SubscriptionInGracePeriod => EventKind::BillingIssue,
-            T::SubscriptionModifiedImmediate | T::SubscriptionModifiedDeferred => {
-                EventKind::ProductChange
-            }
-            T::SubscriptionOutOfGracePeriod | T::SubscriptionAutoRenewalOn | T::Unknown(_) => {
-                EventKind::Other
-            }
-        }
     }
 }
 
@@ -233,33 +201,5 @@ mod tests {
     fn rtn_must_be_a_json_object() {
         assert!(RtnMessage::parse(r#"["a","X","u","r"]"#).is_err());
         assert!(RtnMessage::parse("boo").is_err());
-    }
-
-    #[test]
-    fn event_kind_table() {
-        use RtnNotificationType as T;
-        let table = [
-            (T::ConsumablePurchased, EventKind::Purchase),
-            (T::EntitlementPurchased, EventKind::Purchase),
-            (T::SubscriptionPurchased, EventKind::Purchase),
-            (T::SubscriptionRenewed, EventKind::Renewal),
-            (T::SubscriptionConvertedFreeTrialToPaid, EventKind::Renewal),
-            (T::ConsumableCancelled, EventKind::Refund),
-            (T::EntitlementCancelled, EventKind::Refund),
-            (T::SubscriptionCancelled, EventKind::Cancellation),
-            (T::SubscriptionAutoRenewalOff, EventKind::Cancellation),
-            (T::SubscriptionScheduledToEnd, EventKind::Cancellation),
-            (T::SubscriptionExpired, EventKind::Expiration),
-            (T::SubscriptionInGracePeriod, EventKind::BillingIssue),
-            (T::SubscriptionOutOfGracePeriod, EventKind::Other),
-            (T::SubscriptionAutoRenewalOn, EventKind::Other),
-            (T::SubscriptionModifiedImmediate, EventKind::ProductChange),
-            (T::SubscriptionModifiedDeferred, EventKind::ProductChange),
-            (T::Unknown("NEW".into()), EventKind::Other),
-        ];
-        assert_eq!(table.len(), 17, "16 documented types + Unknown");
-        for (t, kind) in table {
-            assert_eq!(t.event_kind(), kind, "{t}");
-        }
     }
 }
