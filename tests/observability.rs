@@ -2,7 +2,12 @@
 //! and no secret or token in any field — for every built-in store, through the Tower layer.
 #![cfg(all(
     feature = "test-util",
-    any(feature = "stripe", feature = "apple", feature = "google", feature = "amazon")
+    any(
+        feature = "stripe",
+        feature = "apple",
+        feature = "google",
+        feature = "amazon"
+    )
 ))]
 
 use std::fmt;
