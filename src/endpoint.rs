@@ -259,15 +259,25 @@ impl<S: Store> Endpoint<S> {
         B: Body,
         B::Error: Into<BoxError>,
     {
-        let span = self.span();
+        self.in_span(self.read_and_process(headers, body), |(_, p)| p)
+            .await
+    }
+
+    /// Runs `work` in a new delivery span and closes the span if the delivery is handed on
+    /// (an answered one was closed when it was answered).
+    async fn in_span<T>(
+        &self,
+        work: impl Future<Output = T>,
+        processed: impl Fn(&T) -> &Processed<S::Notification>,
+    ) -> T {
         async {
-            let out = self.read_and_process(headers, body).await;
-            if let Processed::Handle { outcome, .. } = &out.1 {
+            let out = work.await;
+            if let Processed::Handle { outcome, .. } = processed(&out) {
                 finish(S::ID, *outcome, None, None);
             }
             out
         }
-        .instrument(span)
+        .instrument(self.span())
         .await
     }
 
@@ -305,16 +315,7 @@ impl<S: Store> Endpoint<S> {
     /// Runs the response policy on one delivery whose body was read already, in the
     /// delivery's span.
     pub async fn process(&self, headers: &HeaderMap, body: Bytes) -> Processed<S::Notification> {
-        let span = self.span();
-        async {
-            let processed = self.process_read(headers, body).await;
-            if let Processed::Handle { outcome, .. } = &processed {
-                finish(S::ID, *outcome, None, None);
-            }
-            processed
-        }
-        .instrument(span)
-        .await
+        self.in_span(self.process_read(headers, body), |p| p).await
     }
 
     async fn process_read(&self, headers: &HeaderMap, body: Bytes) -> Processed<S::Notification> {

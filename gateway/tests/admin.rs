@@ -7,121 +7,45 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use serde_json::json;
 use store_notifications::testing::StripeSigner;
 use store_notifications_gateway::client;
 
+mod common;
+
+use common::{Process as Gateway, command, temp_dir};
+
 const SECRET: &str = "whsec_admin_suite_secret";
 const TOKEN: &str = "admin-token-0123456789abcdef";
 
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{name}-{}-{nanos}", std::process::id())
+/// The gateway with its debug logs, started as `name`.
+fn spawn(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Gateway {
+    let mut all = vec![("RUST_LOG", "debug")];
+    all.extend_from_slice(vars);
+    Gateway::start(name, args, &all)
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(name));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
-/// The gateway process; killed on drop. `stdout`/`stderr` go to files read afterwards.
-struct Gateway {
-    child: Child,
-    dir: PathBuf,
-    url: String,
-}
-
-fn command(dir: &Path, args: &[&str], vars: &[(&str, &str)]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_store-notifications-gateway"));
-    cmd.args(args)
-        .env_clear()
-        .env(
-            "DATABASE_URL",
-            format!("sqlite://{}", dir.join("gw.db").display()),
-        )
-        .env("DEMO_KEYS_DIR", dir.join("keys"))
-        .env("RUST_LOG", "debug")
-        .envs(vars.iter().copied());
-    cmd
-}
-
-impl Gateway {
-    fn spawn(name: &str, args: &[&str], vars: &[(&str, &str)]) -> Gateway {
-        let dir = temp_dir(name);
-        let child = command(&dir, args, vars)
-            .stdout(std::fs::File::create(dir.join("stdout")).expect("stdout"))
-            .stderr(std::fs::File::create(dir.join("stderr")).expect("stderr"))
-            .spawn()
-            .expect("spawn");
-        let mut gw = Gateway {
-            child,
-            dir,
-            url: String::new(),
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(line) = gw.stdout().lines().find(|l| l.contains("listening on ")) {
-                gw.url = line
-                    .split_whitespace()
-                    .find(|w| w.starts_with("http://"))
-                    .expect("a URL")
-                    .to_owned();
-                return gw;
-            }
-            if let Ok(Some(status)) = gw.child.try_wait() {
-                panic!("the gateway exited ({status}): {}", gw.stderr());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("the gateway did not start: {}", gw.stderr());
-    }
-
-    fn stdout(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stdout")).unwrap_or_default()
-    }
-
-    fn stderr(&self) -> String {
-        std::fs::read_to_string(self.dir.join("stderr")).unwrap_or_default()
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    /// One raw request with exactly these header lines; the status line and the whole reply.
-    fn raw(&self, head: &str) -> (u16, String) {
-        let mut stream =
-            TcpStream::connect(self.url.trim_start_matches("http://")).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        stream
-            .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
-            .expect("send");
-        let mut reply = String::new();
-        let _ = stream.read_to_string(&mut reply);
-        let status = reply
-            .split_whitespace()
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, reply)
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
+/// One raw request with exactly these header lines; the status and the whole reply.
+fn raw(gw: &Gateway, head: &str) -> (u16, String) {
+    let mut stream = TcpStream::connect(gw.addr()).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(format!("{head}Connection: close\r\n\r\n").as_bytes())
+        .expect("send");
+    let mut reply = String::new();
+    let _ = stream.read_to_string(&mut reply);
+    let status = reply
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, reply)
 }
 
 fn bearer(token: &str) -> http::HeaderMap {
@@ -135,7 +59,7 @@ fn bearer(token: &str) -> http::HeaderMap {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_token_guards_admin_routes_and_never_notifications_or_health() {
-    let gw = Gateway::spawn(
+    let gw = spawn(
         "admin-token",
         &[],
         &[
@@ -280,26 +204,30 @@ fn amazon_auto_confirm_without_a_topic_allow_list_refuses_to_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn on_loopback_without_a_token_admin_requests_for_another_host_are_refused() {
-    let gw = Gateway::spawn(
+    let gw = spawn(
         "rebinding",
         &[],
         &[("BIND", "127.0.0.1:0"), ("STRIPE_WEBHOOK_SECRET", SECRET)],
     );
     for path in ["/status", "/events", "/"] {
-        let (status, reply) = gw.raw(&format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\n"));
+        let (status, reply) = raw(
+            &gw,
+            &format!("GET {path} HTTP/1.1\r\nHost: evil.example\r\n"),
+        );
         assert_eq!(status, 403, "{path}: {reply}");
-        let (status, _) = gw.raw(&format!(
-            "GET {path} HTTP/1.1\r\nHost: {}\r\n",
-            gw.url.trim_start_matches("http://")
-        ));
+        let (status, _) = raw(
+            &gw,
+            &format!("GET {path} HTTP/1.1\r\nHost: {}\r\n", gw.addr()),
+        );
         assert_eq!(status, 200, "{path} under its own loopback name");
-        let (status, _) = gw.raw(&format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n"));
+        let (status, _) = raw(&gw, &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n"));
         assert_eq!(status, 200, "{path} as localhost");
     }
     // A store's delivery through a reverse proxy carries the public Host: still answered.
-    let (status, _) = gw.raw("GET /healthz HTTP/1.1\r\nHost: api.example.com\r\n");
+    let (status, _) = raw(&gw, "GET /healthz HTTP/1.1\r\nHost: api.example.com\r\n");
     assert_eq!(status, 200);
-    let (status, reply) = gw.raw(
+    let (status, reply) = raw(
+        &gw,
         "POST /notifications/stripe HTTP/1.1\r\nHost: api.example.com\r\nContent-Length: 0\r\n",
     );
     assert_eq!(
@@ -311,12 +239,9 @@ async fn on_loopback_without_a_token_admin_requests_for_another_host_are_refused
 #[cfg(all(feature = "google", feature = "amazon"))]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchase_and_sns_tokens_are_never_shown_whole() {
-    let gw = Gateway::spawn("tokens", &["--demo"], &[("BIND", "127.0.0.1:0")]);
+    let mut gw = spawn("tokens", &["--demo"], &[("BIND", "127.0.0.1:0")]);
     // The demo fires its deliveries after it listens: wait for its table.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !gw.stdout().contains("send another") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gw.wait_for("send another", Duration::from_secs(60));
     let db = format!("sqlite://{}", gw.dir.join("gw.db").display());
     sqlx::any::install_default_drivers();
     let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&db)
@@ -393,7 +318,7 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_count_exactly_what_was_sent() {
-    let gw = Gateway::spawn(
+    let gw = spawn(
         "metrics",
         &[],
         &[
@@ -453,7 +378,7 @@ async fn metrics_count_exactly_what_was_sent() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_silent_store_is_stale_in_status_and_on_the_page_which_charts_the_deliveries() {
-    let gw = Gateway::spawn(
+    let gw = spawn(
         "stale",
         &[],
         &[
@@ -567,15 +492,12 @@ async fn the_page_in_a_headless_browser() {
         eprintln!("the_page_in_a_headless_browser: skipped: no chromium (set CHROMIUM)");
         return;
     };
-    let gw = Gateway::spawn(
+    let mut gw = spawn(
         "browser",
         &["--demo"],
         &[("BIND", "127.0.0.1:0"), ("GATEWAY_ADMIN_TOKEN", TOKEN)],
     );
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !gw.stdout().contains("send another") && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    gw.wait_for("send another", Duration::from_secs(60));
     // A genuine delivery whose type is markup, about a tracked receipt, so it is recorded.
     track(&gw, "sub_hostile").await;
     let secret = std::fs::read_to_string(gw.dir.join("keys").join("stripe_webhook_secret"))
@@ -601,10 +523,7 @@ async fn the_page_in_a_headless_browser() {
     .expect("delivery");
     assert_eq!(reply.status, 200, "{}", reply.text());
 
-    let page = format!(
-        "http://admin:{TOKEN}@{}/",
-        gw.url.trim_start_matches("http://")
-    );
+    let page = format!("http://admin:{TOKEN}@{}/", gw.addr());
     let profile = gw.dir.join("chromium-profile");
     let dom = headless(&chromium, &profile, &["--dump-dom"], &page);
     for store in ["apple", "google", "stripe", "amazon"] {

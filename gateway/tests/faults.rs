@@ -12,13 +12,16 @@
 //! `cargo test -p store-notifications-gateway --test faults -- --ignored`.
 #![cfg(all(feature = "stripe", feature = "demo"))]
 
+mod common;
+
+use common::{Process as Gateway, temp_dir, unique};
 use store_notifications_gateway as app;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -31,13 +34,6 @@ use app::client::{self, Reply};
 
 const SECRET: &str = "whsec_fault_suite_secret";
 const SUB: &str = "sub_fault_suite";
-
-fn unique(name: &str) -> String {
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    format!("{name}-{}-{nanos}", std::process::id())
-}
 
 fn now() -> i64 {
     SystemTime::now()
@@ -56,123 +52,27 @@ fn skip(test: &str, why: &str) {
     eprintln!("{test}: skipped: {why}");
 }
 
-/// The gateway binary (cargo builds it for this package's integration tests).
-fn gateway_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_store-notifications-gateway"))
+/// A gateway serving Stripe on a free loopback port, on `db_url`; killed on drop.
+fn spawn(db_url: &str, vars: &[(&str, &str)]) -> Gateway {
+    let mut all = vec![
+        ("BIND", "127.0.0.1:0"),
+        ("DATABASE_URL", db_url),
+        ("STRIPE_WEBHOOK_SECRET", SECRET),
+        ("RUST_LOG", "info"),
+    ];
+    all.extend_from_slice(vars);
+    Gateway::start("faults", &[], &all)
 }
 
-/// A gateway process serving Stripe on a free loopback port; killed on drop.
-struct Gateway {
-    child: Child,
-    url: String,
-    log: PathBuf,
-}
-
-impl Gateway {
-    fn spawn(db_url: &str, vars: &[(&str, &str)]) -> Gateway {
-        let bin = gateway_binary();
-        let log = std::env::temp_dir().join(format!("{}.log", unique("gateway-faults")));
-        let mut cmd = Command::new(bin);
-        cmd.env_clear()
-            .env("BIND", "127.0.0.1:0")
-            .env("DATABASE_URL", db_url)
-            .env("STRIPE_WEBHOOK_SECRET", SECRET)
-            .env("RUST_LOG", "info")
-            .envs(vars.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(std::fs::File::create(&log).expect("log file"));
-        let mut child = cmd.spawn().expect("spawn the gateway");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let url = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match rx.recv_timeout(left) {
-                Ok(line) if line.contains("listening on ") => {
-                    break line
-                        .split_whitespace()
-                        .find(|w| w.starts_with("http://"))
-                        .expect("a URL")
-                        .to_owned();
-                }
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "the gateway did not start ({e}); its log:\n{}",
-                    std::fs::read_to_string(&log).unwrap_or_default()
-                ),
-            }
-        };
-        // Keep draining stdout so the process never blocks on a full pipe.
-        std::thread::spawn(move || while rx.recv().is_ok() {});
-        Gateway { child, url, log }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
-    }
-
-    fn addr(&self) -> String {
-        self.url.trim_start_matches("http://").to_owned()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .arg(format!("-{name}"))
-            .arg(self.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -{name}");
-    }
-
-    /// Waits for the process to exit, up to `limit`.
-    fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Some(status);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        None
-    }
-
-    fn kill(mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    async fn track(&self, receipt: &str) {
-        let reply = client::post_json(
-            &self.url("/receipts"),
-            &json!({ "store": "stripe", "receipt": receipt }),
-        )
-        .await
-        .expect("track");
-        assert!(reply.status == 201 || reply.status == 200, "{reply:?}");
-    }
-}
-
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
-    }
+/// Tracks `receipt` through `POST /receipts`.
+async fn track(gw: &Gateway, receipt: &str) {
+    let reply = client::post_json(
+        &gw.url("/receipts"),
+        &json!({ "store": "stripe", "receipt": receipt }),
+    )
+    .await
+    .expect("track");
+    assert!(reply.status == 201 || reply.status == 200, "{reply:?}");
 }
 
 /// A signed Stripe delivery about `SUB` (tracked once the test tracks it).
@@ -244,12 +144,6 @@ fn sqlite_url(dir: &Path) -> String {
     format!("sqlite://{}", dir.join("gateway.db").display())
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(unique(name));
-    std::fs::create_dir_all(&dir).expect("temp dir");
-    dir
-}
-
 // ---------------------------------------------------------------------------------------
 // Disk full
 
@@ -302,8 +196,8 @@ async fn disk_full_then_freed(size: &str, rounds: usize, per_phase: usize) {
         );
     };
     let db = sqlite_url(&fs.0);
-    let gw = Gateway::spawn(&db, &[("GATEWAY_DB_TIMEOUT", "2")]);
-    gw.track(SUB).await;
+    let gw = spawn(&db, &[("GATEWAY_DB_TIMEOUT", "2")]);
+    track(&gw, SUB).await;
     let url = gw.url("/notifications/stripe");
     let mut acknowledged = BTreeSet::new();
     let mut retry = Vec::new();
@@ -401,7 +295,7 @@ async fn hold_write_lock(db: &str) -> sqlx::SqliteConnection {
 async fn sigterm_lets_in_flight_deliveries_finish_then_exits_0() {
     let dir = temp_dir("sigterm");
     let db = sqlite_url(&dir);
-    let mut gw = Gateway::spawn(
+    let mut gw = spawn(
         &db,
         &[
             ("GATEWAY_DB_TIMEOUT", "10"),
@@ -409,7 +303,7 @@ async fn sigterm_lets_in_flight_deliveries_finish_then_exits_0() {
             ("GATEWAY_SHUTDOWN_TIMEOUT", "10"),
         ],
     );
-    gw.track(SUB).await;
+    track(&gw, SUB).await;
     let mut lock = hold_write_lock(&db).await;
     let url = gw.url("/notifications/stripe");
     let ids: Vec<String> = (0..8).map(|i| format!("evt_sigterm_{i}")).collect();
@@ -455,7 +349,7 @@ async fn sigterm_lets_in_flight_deliveries_finish_then_exits_0() {
 async fn sigterm_exits_at_its_deadline_without_acknowledging_the_uncommitted() {
     let dir = temp_dir("sigterm-deadline");
     let db = sqlite_url(&dir);
-    let mut gw = Gateway::spawn(
+    let mut gw = spawn(
         &db,
         &[
             ("GATEWAY_DB_TIMEOUT", "30"),
@@ -463,7 +357,7 @@ async fn sigterm_exits_at_its_deadline_without_acknowledging_the_uncommitted() {
             ("GATEWAY_SHUTDOWN_TIMEOUT", "1"),
         ],
     );
-    gw.track(SUB).await;
+    track(&gw, SUB).await;
     let lock = hold_write_lock(&db).await;
     let url = gw.url("/notifications/stripe");
     let task =
@@ -523,14 +417,14 @@ fn closed_within(mut stream: TcpStream, limit: Duration) -> Option<Duration> {
 async fn slow_and_idle_clients_are_closed_within_their_timeouts() {
     let dir = temp_dir("slow-clients");
     let db = sqlite_url(&dir);
-    let gw = Gateway::spawn(
+    let gw = spawn(
         &db,
         &[
             ("GATEWAY_HEADER_TIMEOUT", "1"),
             ("GATEWAY_BODY_TIMEOUT", "1"),
         ],
     );
-    gw.track(SUB).await;
+    track(&gw, SUB).await;
     let limit = Duration::from_secs(4);
     let cases: [(&str, &[u8]); 4] = [
         ("idle connection", b""),
@@ -609,8 +503,8 @@ async fn slow_and_idle_clients_are_closed_within_their_timeouts() {
 async fn genuine_delivery_answered_under_1s_with_300_idle_connections_open() {
     let dir = temp_dir("idle-300");
     let db = sqlite_url(&dir);
-    let gw = Gateway::spawn(&db, &[]);
-    gw.track(SUB).await;
+    let gw = spawn(&db, &[]);
+    track(&gw, SUB).await;
     let idle: Vec<TcpStream> = (0..300)
         .map(|_| TcpStream::connect(gw.addr()).expect("connect"))
         .collect();
@@ -638,8 +532,8 @@ async fn genuine_delivery_answered_under_1s_with_300_idle_connections_open() {
 /// same database; the store redelivers everything: every acknowledged event is there, none
 /// twice.
 async fn sigkill_mid_stream(db: &str, total: usize, kill_after: usize) {
-    let gw = Gateway::spawn(db, &[]);
-    gw.track(SUB).await;
+    let mut gw = spawn(db, &[]);
+    track(&gw, SUB).await;
     let url = Arc::new(gw.url("/notifications/stripe"));
     let acked = Arc::new(std::sync::Mutex::new(BTreeSet::new()));
     let count = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -672,7 +566,7 @@ async fn sigkill_mid_stream(db: &str, total: usize, kill_after: usize) {
     for s in streams {
         s.await.expect("stream");
     }
-    let gw = Gateway::spawn(db, &[]);
+    let gw = spawn(db, &[]);
     let url = gw.url("/notifications/stripe");
     for id in &ids {
         assert!(deliver_until_200(&url, id, 10).await, "{id} redelivered");
@@ -713,8 +607,8 @@ async fn sigkill_mid_stream_then_redelivery_loses_nothing_postgres() {
 async fn thousand_concurrent_mixed_deliveries_every_count_exact() {
     let dir = temp_dir("mixed");
     let db = sqlite_url(&dir);
-    let gw = Gateway::spawn(&db, &[]);
-    gw.track(SUB).await;
+    let gw = spawn(&db, &[]);
+    track(&gw, SUB).await;
     let url = Arc::new(gw.url("/notifications/stripe"));
     let signer = StripeSigner::new(SECRET);
     let forger = StripeSigner::new("whsec_not_the_secret");
@@ -941,8 +835,8 @@ async fn postgres_frozen_and_stopped_answers_503_fast_and_recovers() {
             "no GATEWAY_TEST_DATABASE_URL",
         );
     };
-    let gw = Gateway::spawn(&db.url, &[("GATEWAY_DB_TIMEOUT", "2")]);
-    gw.track(SUB).await;
+    let gw = spawn(&db.url, &[("GATEWAY_DB_TIMEOUT", "2")]);
+    track(&gw, SUB).await;
     let url = gw.url("/notifications/stripe");
     let mut acknowledged = BTreeSet::new();
     for i in 0..5 {
@@ -977,8 +871,8 @@ async fn postgres_frozen_and_stopped_answers_503_fast_and_recovers() {
     );
     assert_nothing_lost_or_doubled(&db.url, &acknowledged).await;
     assert!(
-        gw.log().contains("answering 503"),
+        gw.stderr().contains("answering 503"),
         "every 503 is logged with its cause:\n{}",
-        gw.log()
+        gw.stderr()
     );
 }

@@ -9,6 +9,8 @@
 //! `simulate`, checked from the outside.
 #![cfg(all(feature = "stripe", feature = "demo"))]
 
+mod common;
+
 use store_notifications_gateway as app;
 
 use std::path::{Path, PathBuf};
@@ -1222,78 +1224,6 @@ async fn throughput() {
     }
 }
 
-/// The gateway binary (cargo builds it for this package's integration tests).
-fn gateway_binary() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_store-notifications-gateway"))
-}
-
-/// The gateway binary running as its own process; killed on drop.
-struct Process {
-    child: std::process::Child,
-    lines: std::sync::mpsc::Receiver<String>,
-}
-
-impl Process {
-    fn spawn(args: &[&str], vars: &[(&str, &str)]) -> Option<Process> {
-        let mut cmd = std::process::Command::new(gateway_binary());
-        cmd.args(args)
-            .env_clear()
-            .envs(vars.iter().copied())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::inherit());
-        let mut child = cmd.spawn().expect("spawn the gateway example");
-        let stdout = child.stdout.take().expect("stdout");
-        let (tx, lines) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            use std::io::BufRead;
-            for line in std::io::BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Some(Process { child, lines })
-    }
-
-    /// Lines up to and including the first that contains `marker`.
-    fn read_until(&self, marker: &str) -> Vec<String> {
-        let mut seen = Vec::new();
-        loop {
-            match self.lines.recv_timeout(std::time::Duration::from_secs(60)) {
-                Ok(line) => {
-                    let done = line.contains(marker);
-                    seen.push(line);
-                    if done {
-                        return seen;
-                    }
-                }
-                Err(e) => panic!("no {marker:?} from the gateway ({e}); saw {seen:#?}"),
-            }
-        }
-    }
-
-    /// `http://127.0.0.1:port` from the start-up line.
-    fn base_url(&self) -> String {
-        let lines = self.read_until("listening on ");
-        let line = lines.last().expect("a line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .expect("a URL");
-        url.to_owned()
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The environment variables that make a gateway trust the demo's keys in `keys`, as an
 /// operator would set them (the demo's `Config`, written out).
 fn demo_vars(keys: &Path) -> Vec<(&'static str, String)> {
@@ -1361,12 +1291,10 @@ async fn demo_process_fires_its_deliveries_and_a_restarted_process_keeps_them() 
         ("DATABASE_URL", db.url.as_str()),
         ("DEMO_KEYS_DIR", keys_str.as_str()),
     ];
-    let Some(demo) = Process::spawn(&["--demo"], &vars) else {
-        eprintln!("skipped: the gateway binary could not be started");
-        return;
-    };
-    let base = demo.base_url();
-    let table = demo.read_until("send another");
+    let mut demo = common::Process::start("demo_process", &["--demo"], &vars);
+    let base = demo.base.clone();
+    demo.wait_for("send another", std::time::Duration::from_secs(60));
+    let table: Vec<String> = demo.stdout().lines().map(str::to_owned).collect();
     let mut handled = 0;
     for module in stores::MODULES {
         let store = module.kind.as_str();
@@ -1403,8 +1331,8 @@ async fn demo_process_fires_its_deliveries_and_a_restarted_process_keeps_them() 
         ("DEMO_KEYS_DIR", keys_str.clone()),
     ]);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
-    let again = Process::spawn(&[], &vars).expect("spawn");
-    let base = again.base_url();
+    let again = common::Process::start("demo_process_again", &[], &vars);
+    let base = again.base.clone();
     let after = client::get(&format!("{base}/events"))
         .await
         .expect("events");
@@ -1433,16 +1361,14 @@ async fn demo_process_fires_its_deliveries_and_a_restarted_process_keeps_them() 
     {
         for module in stores::MODULES {
             let url = format!("{base}{}", stores::path(module.kind));
-            let out = std::process::Command::new(gateway_binary())
-                .args([
-                    "simulate",
-                    module.kind.as_str(),
-                    url.as_str(),
-                    "--receipt",
-                    "not-tracked-here",
-                ])
-                .env_clear()
-                .env("DEMO_KEYS_DIR", &keys_str)
+            let args = [
+                "simulate",
+                module.kind.as_str(),
+                url.as_str(),
+                "--receipt",
+                "not-tracked-here",
+            ];
+            let out = common::command(&again.dir, &args, &[("DEMO_KEYS_DIR", keys_str.as_str())])
                 .output()
                 .expect("run simulate");
             let stdout = String::from_utf8_lossy(&out.stdout);
