@@ -43,17 +43,8 @@ pub const DEMO_APP_PACKAGE_NAME: &str = "com.example.gateway.demo";
 const SUBJECT: &str = "Amazon Appstore Real-Time Notification";
 
 fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
-    let Some(amazon) = &config.amazon else {
-        return Ok(None);
-    };
-    let Some(store) = store(amazon)? else {
-        return Ok(None);
-    };
-    Ok(Some(routes::notification_route(routes::endpoint(
-        store,
-        db,
-        &config.limits,
-    ))))
+    let store = config.amazon.as_ref().map(store).transpose()?.flatten();
+    Ok(routes::mounted(store, db, config))
 }
 
 /// The store `AMAZON_*` describe; `None` (with the reason logged) when it would have to

@@ -46,14 +46,8 @@ pub const DEMO_APP_APPLE_ID: u64 = 1_234_567_890;
 pub const DEMO_ENVIRONMENT: AppleEnvironment = AppleEnvironment::Sandbox;
 
 fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
-    let Some(apple) = &config.apple else {
-        return Ok(None);
-    };
-    Ok(Some(routes::notification_route(routes::endpoint(
-        store(apple)?,
-        db,
-        &config.limits,
-    ))))
+    let store = config.apple.as_ref().map(store).transpose()?;
+    Ok(routes::mounted(store, db, config))
 }
 
 /// The store `APPLE_*` describe.

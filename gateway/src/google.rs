@@ -45,17 +45,8 @@ pub const DEMO_SERVICE_ACCOUNT: &str = "play-rtdn-push@gateway-demo.iam.gservice
 const DEMO_SUBSCRIPTION: &str = "projects/gateway-demo/subscriptions/play-rtdn";
 
 fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
-    let Some(google) = &config.google else {
-        return Ok(None);
-    };
-    let Some(store) = store(google)? else {
-        return Ok(None);
-    };
-    Ok(Some(routes::notification_route(routes::endpoint(
-        store,
-        db,
-        &config.limits,
-    ))))
+    let store = config.google.as_ref().map(store).transpose()?.flatten();
+    Ok(routes::mounted(store, db, config))
 }
 
 /// The store `GOOGLE_*` describe; `None` (with the reason logged) when it would have to fetch

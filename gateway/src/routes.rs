@@ -78,6 +78,16 @@ pub fn endpoint<S: Store>(store: S, db: &Db, limits: &config::Limits) -> Endpoin
         .with_hook_timeout(limits.hook)
 }
 
+/// The route of `store`, if the configuration enables it: what every store module's `mount`
+/// returns.
+pub fn mounted<S: Store>(
+    store: Option<S>,
+    db: &Db,
+    config: &config::Config,
+) -> Option<MethodRouter<Shared>> {
+    store.map(|store| notification_route(endpoint(store, db, &config.limits)))
+}
+
 /// `POST` through the endpoint's layer into `handle`: the route a store module mounts.
 /// (`route_layer`, so other methods still get a plain 405 instead of a verification error.)
 pub fn notification_route<S: Store>(endpoint: Endpoint<S>) -> MethodRouter<Shared> {

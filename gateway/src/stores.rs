@@ -36,7 +36,7 @@ pub struct StoreModule {
     /// Which store.
     pub kind: StoreId,
     /// Builds the store from `config` and returns its route (usually
-    /// `routes::notification_route(routes::endpoint(store, db, &config.limits))`), or `None` when `config`
+    /// `routes::mounted(store, db, config)`), or `None` when `config`
     /// leaves it disabled. An error (unreadable key file, …) stops start-up.
     pub mount: fn(&Config, &Db) -> Result<Option<Route>, BoxError>,
     /// `--demo`: generates throwaway keys, writes them into the directory, and points

@@ -31,15 +31,12 @@ pub const MODULE: StoreModule = StoreModule {
 pub const SECRET_FILE: &str = "stripe_webhook_secret";
 
 fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
-    let Some(stripe) = &config.stripe else {
-        return Ok(None);
-    };
-    let store = StripeStore::with_secrets(&stripe.secrets).ok_or("no secret")?;
-    Ok(Some(routes::notification_route(routes::endpoint(
-        store,
-        db,
-        &config.limits,
-    ))))
+    let store = config
+        .stripe
+        .as_ref()
+        .map(|stripe| StripeStore::with_secrets(&stripe.secrets).ok_or("no secret"))
+        .transpose()?;
+    Ok(routes::mounted(store, db, config))
 }
 
 #[cfg(feature = "demo")]
