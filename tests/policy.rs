@@ -1,5 +1,5 @@
-//! DESIGN.md's response policy, written once (`tests/common/policy_suite.rs`) and run for every
-//! built-in store with the crate's own test signers (no shared fixtures needed), through the
+//! The response policy (the table in the crate docs), written once
+//! (`tests/common/policy_suite.rs`) and run for every built-in store with the crate's own test signers (no shared fixtures needed), through the
 //! Tower layer and, with the `axum` feature, the `Verified` extractor. Each store's own rules
 //! (signature schemes, app binding, key fetching …) stay in `tests/<store>_policy.rs`.
 

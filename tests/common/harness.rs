@@ -24,8 +24,8 @@ use tower::ServiceExt;
 /// What the harness's handler answers: not 200, so a reply with it is the handler's own.
 pub const HANDLER_STATUS: StatusCode = StatusCode::ACCEPTED;
 
-/// Asserts DESIGN.md's answer to a manifest case that is not a control message, given the reply
-/// and the (hook, handler, dead letter) calls it made: an `ok` case reaches the handler (as a
+/// Asserts the response policy's answer to a manifest case that is not a control message, given
+/// the reply and the (hook, handler, dead letter) calls it made: an `ok` case reaches the handler (as a
 /// test without the hook, else as tracked after the hook when it names a receipt, else as
 /// unreferenced); an authentic-but-unusable case is dead-lettered with 200; any other rejection
 /// answers its reason's status and calls nothing.

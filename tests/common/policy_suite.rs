@@ -1,4 +1,5 @@
-//! DESIGN.md's response policy as one table of rows, run against every store.
+//! The response policy (the table in the crate docs) as one table of rows, run against every
+//! store.
 //!
 //! Each row is a generic function over a [`PolicySigner`] (a store that trusts the signer plus
 //! one delivery per kind of input); `policy_suite!(signer)` turns every row into a
