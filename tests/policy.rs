@@ -1,7 +1,8 @@
 //! The response policy (the table in the crate docs), written once
-//! (`tests/common/policy_suite.rs`) and run for every built-in store with the crate's own test signers (no shared fixtures needed), through the
-//! Tower layer and, with the `axum` feature, the `Verified` extractor. Each store's own rules
-//! (signature schemes, app binding, key fetching …) stay in `tests/<store>_policy.rs`.
+//! (`tests/common/policy_suite.rs`) and run for every built-in store with the crate's own test
+//! signers (no shared fixtures needed), through the Tower layer and, with the `axum` feature,
+//! the `Verified` extractor. Each store's own rules (signature schemes, app binding, key
+//! fetching …) stay in `tests/<store>_policy.rs`.
 
 mod common;
 
