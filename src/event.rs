@@ -3,6 +3,9 @@
 //!
 //! Each store maps its own types onto [`EventKind`] (the tables live next to each store's types
 //! and are tested there); [`Event::of`] assembles the rest from the [`Notification`].
+//! [`webhook`] turns an event into a signed Standard Webhooks message, to forward it.
+
+pub mod webhook;
 
 use std::fmt;
 use std::time::SystemTime;

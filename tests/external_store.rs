@@ -539,3 +539,23 @@ async fn it_mounts_like_a_built_in_store() {
     let snap = status.snapshot().await.expect("snapshot");
     assert!(snap.stores[&WEBHOOKS].last_received_at.is_some());
 }
+
+/// The library's own Standard Webhooks signer (`event::webhook`, for forwarding normalised
+/// events) is accepted by this verifier, written independently of it.
+#[test]
+fn the_librarys_webhook_signer_is_accepted_by_an_independent_verifier() {
+    let signer = store_notifications::event::webhook::WebhookSigner::new(SECRET).expect("secret");
+    let store = WebhooksStore::new(SECRET).expect("secret");
+    let body = WebhooksSigner::event("subscription.renewed", Some("sub_forwarded"));
+    let headers = signer.headers("msg_forwarded", at(NOW), body.as_bytes());
+    assert_eq!(
+        store.authenticate(&headers, body.as_bytes(), at(NOW)),
+        Ok(("msg_forwarded", NOW))
+    );
+    let tampered = body.replace("sub_forwarded", "sub_tampered");
+    assert!(
+        store
+            .authenticate(&headers, tampered.as_bytes(), at(NOW))
+            .is_err()
+    );
+}
