@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
             .signature_version(version)
             .sign();
         // Warm the key cache, as in steady state.
-        rt.block_on(store.verify_delivery(&d.headers, &d.body))
+        rt.block_on(store.verify_at(&d.headers, &d.body, store.now()))
             .expect("verifies");
         // The floor: one RSA verify over a message as long as the string to sign.
         let data = vec![b'x'; d.body.len()];
@@ -98,8 +98,12 @@ fn bench(c: &mut Criterion) {
                 black_box(sha256_key.verify(black_box(&data), black_box(&sha256_sig))).ok();
             },
             || {
-                rt.block_on(store.verify_delivery(black_box(&d.headers), black_box(&d.body)))
-                    .ok();
+                rt.block_on(store.verify_at(
+                    black_box(&d.headers),
+                    black_box(&d.body),
+                    store.now(),
+                ))
+                .ok();
             },
         );
         println!(
@@ -126,7 +130,7 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function("verify_and_parse", |b| {
             b.iter(|| {
-                rt.block_on(store.verify_delivery(black_box(&d.headers), black_box(&d.body)))
+                rt.block_on(store.verify_at(black_box(&d.headers), black_box(&d.body), store.now()))
                     .expect("ok")
             })
         });

@@ -16,6 +16,7 @@ use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
+use http::HeaderMap;
 use ring::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
 use store_notifications::apple::{Environment, ResponseBodyV2DecodedPayload, ValidityDate};
 use store_notifications::testing::AppleSigner;
@@ -125,9 +126,18 @@ fn bench(c: &mut Criterion) {
     g.bench_function("floor/3 ES256 verifies", |b| b.iter(floor3));
     for (name, store, _) in variants(&s.base) {
         let at = store.now();
-        assert!(store.verify_at(&s.body, at).is_ok(), "{name}");
+        assert!(
+            store.verify_at(&HeaderMap::new(), &s.body, at).is_ok(),
+            "{name}"
+        );
         g.bench_function(name, |b| {
-            b.iter(|| black_box(store.verify_at(black_box(&s.body), at).is_ok()))
+            b.iter(|| {
+                black_box(
+                    store
+                        .verify_at(black_box(&HeaderMap::new()), black_box(&s.body), at)
+                        .is_ok(),
+                )
+            })
         });
     }
     g.finish();
@@ -181,7 +191,7 @@ fn bench(c: &mut Criterion) {
     for (name, store, verifies) in variants(&s.base) {
         let at = store.now();
         let floor: &dyn Fn() -> bool = if verifies == 1 { &floor1 } else { &floor3 };
-        let full = || store.verify_at(&s.body, at).is_ok();
+        let full = || store.verify_at(&HeaderMap::new(), &s.body, at).is_ok();
         let rounds: Vec<(f64, f64)> = (0..161).map(|_| (batch(floor), batch(&full))).collect();
         let ratio = median(rounds.iter().map(|(f, t)| t / f).collect());
         let t = median(rounds.iter().map(|r| r.1).collect());

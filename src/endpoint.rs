@@ -24,7 +24,7 @@ use crate::dead_letter::{DeadLetter, DeadLetterSink, LogDeadLetters, UnusablePol
 use crate::hook::ReceiptHook;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::status::{InMemoryStatus, Outcome, StatusStore};
-use crate::store::{Disposition, Notification, Store};
+use crate::store::{Disposition, Notification, Store, Verdict};
 
 /// The default body limit: 1 MiB. Real notifications are a few KiB.
 pub const DEFAULT_BODY_LIMIT: usize = 1024 * 1024;
@@ -328,11 +328,11 @@ impl<S: Store> Endpoint<S> {
         metrics::histogram!("store_notification_verify_seconds", "store" => S::ID.as_str())
             .record(spent.as_secs_f64());
         let notification = match verified {
-            Ok(n) => {
+            Ok(Verdict::Notification(n)) => {
                 span.record("id", n.id());
                 n
             }
-            Err(rejection) if rejection.is_authentic() => {
+            Ok(Verdict::Unusable(rejection)) => {
                 return self.dead_letter(headers, body, rejection).await;
             }
             Err(rejection) => return self.reject(rejection).await,

@@ -134,7 +134,7 @@ pub use status::{
     InMemoryStatus, Outcome, StatusService, StatusSnapshot, StatusStore, Subscription,
     SubscriptionState,
 };
-pub use store::{Disposition, Notification, Store, StoreId, UnknownStore};
+pub use store::{Disposition, Notification, Store, StoreId, UnknownStore, Verdict};
 #[cfg(feature = "stripe")]
 pub use stripe::StripeStore;
 

@@ -90,10 +90,8 @@ impl fmt::Display for RejectionKind {
 /// Opaque on purpose: match on [`kind`](Rejection::kind), which may grow. The message is meant
 /// for the store's delivery log and your logs; it never contains a secret.
 ///
-/// A rejection is *authentic* when the message's proof checked out but its payload is unusable
-/// (a Stripe body that is not an event, an SNS `Message` that is not RTN JSON). By default the
-/// layer answers those 200 and hands the raw body to the
-/// [`DeadLetterSink`](crate::DeadLetterSink), so nothing is lost and no retry storm starts.
+/// An authentic delivery whose payload is unusable is not a rejection but a
+/// [`Verdict::Unusable`](crate::Verdict::Unusable), which carries a `Rejection` saying why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rejection {
     kind: RejectionKind,
@@ -111,8 +109,10 @@ impl Rejection {
         }
     }
 
-    /// A rejection of a message whose proof checked out but whose payload is unusable.
-    pub fn unusable(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
+    /// A rejection of a message whose proof checked out but whose payload is unusable: the
+    /// crate-private marker a store sets while parsing, turned into
+    /// [`Verdict::Unusable`](crate::Verdict::Unusable) at its public boundary.
+    pub(crate) fn unusable(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
             authentic: true,
             ..Rejection::new(kind, message)
@@ -140,8 +140,16 @@ impl Rejection {
     }
 
     /// Whether the message was authentic (proof verified) but its payload unusable.
-    pub fn is_authentic(&self) -> bool {
+    pub(crate) fn is_authentic(&self) -> bool {
         self.authentic
+    }
+
+    /// The same rejection without the marker (as a [`Rejection::new`] of its kind and message).
+    pub(crate) fn into_unmarked(self) -> Self {
+        Rejection {
+            authentic: false,
+            ..self
+        }
     }
 
     /// The explanation.

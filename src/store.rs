@@ -1,8 +1,9 @@
 //! The store seam: what every store's verifier provides to the pipeline.
 //!
-//! A [`Store`] is framework-free: it turns a request's headers and raw body into an
-//! authenticated, typed [`Notification`] or a [`Rejection`]. The Tower layer, the axum
-//! extractor and your own code all call the same [`Store::verify`].
+//! A [`Store`] is framework-free: it turns a request's headers and raw body into a
+//! [`Verdict`] on an authentic delivery (a typed [`Notification`], or an authentic payload that
+//! is [unusable](Verdict::Unusable)) or a [`Rejection`]. The Tower layer, the axum extractor and
+//! your own code all call the same [`Store::verify`].
 
 use std::fmt;
 use std::future::Future;
@@ -153,6 +154,79 @@ pub enum Disposition<'a> {
     Control,
 }
 
+/// What a store concluded about a delivery whose proof checked out.
+///
+/// A delivery that is not authentic (or cannot be checked now) is an `Err(`[`Rejection`]`)`
+/// of [`Store::verify`]; an authentic one is a `Verdict`:
+///
+/// - [`Notification`](Verdict::Notification): typed and ready for the pipeline;
+/// - [`Unusable`](Verdict::Unusable): the store vouched for it, but its payload is not one this
+///   store can use (a Stripe body that is not an event, an SNS `Message` that is not RTN JSON).
+///   The endpoint keeps it in the [`DeadLetterSink`](crate::DeadLetterSink) and, by default,
+///   answers 200, so nothing is lost and no retry storm starts. The [`Rejection`] says why.
+///
+/// ```
+/// use store_notifications::{Rejection, RejectionKind, Verdict};
+///
+/// let ok: Verdict<&str> = Verdict::Notification("evt_1");
+/// assert_eq!(ok.clone().map(str::len).notification(), Some(5));
+///
+/// let kept: Verdict<&str> =
+///     Verdict::Unusable(Rejection::new(RejectionKind::Malformed, "not an event"));
+/// assert!(kept.is_unusable());
+/// assert_eq!(kept.unusable().map(|r| r.kind()), Some(RejectionKind::Malformed));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict<N> {
+    /// An authentic, usable notification.
+    Notification(N),
+    /// An authentic delivery whose payload is unusable, and why.
+    Unusable(Rejection),
+}
+
+impl<N> Verdict<N> {
+    /// The notification, if the payload was usable.
+    pub fn notification(self) -> Option<N> {
+        match self {
+            Verdict::Notification(n) => Some(n),
+            Verdict::Unusable(_) => None,
+        }
+    }
+
+    /// Why the payload was unusable, if it was.
+    pub fn unusable(self) -> Option<Rejection> {
+        match self {
+            Verdict::Notification(_) => None,
+            Verdict::Unusable(r) => Some(r),
+        }
+    }
+
+    /// Whether the delivery was authentic but its payload unusable.
+    pub fn is_unusable(&self) -> bool {
+        matches!(self, Verdict::Unusable(_))
+    }
+
+    /// Maps the notification, keeping an unusable verdict as it is.
+    pub fn map<M>(self, f: impl FnOnce(N) -> M) -> Verdict<M> {
+        match self {
+            Verdict::Notification(n) => Verdict::Notification(f(n)),
+            Verdict::Unusable(r) => Verdict::Unusable(r),
+        }
+    }
+
+    /// The public boundary of a built-in store: a rejection carrying the crate-private
+    /// "authentic" marker (set while parsing, deep in a store) becomes [`Verdict::Unusable`];
+    /// the marker itself never leaves the crate.
+    pub(crate) fn from_result(result: Result<N, Rejection>) -> Result<Verdict<N>, Rejection> {
+        match result {
+            Ok(n) => Ok(Verdict::Notification(n)),
+            Err(r) if r.is_authentic() => Ok(Verdict::Unusable(r.into_unmarked())),
+            Err(r) => Err(r),
+        }
+    }
+}
+
 /// What every store's verified notification tells the pipeline.
 pub trait Notification: Clone + fmt::Debug + Send + Sync + 'static {
     /// The store it came from.
@@ -178,10 +252,12 @@ pub trait Notification: Clone + fmt::Debug + Send + Sync + 'static {
     }
 }
 
-/// A store's verifier: headers and raw body in, an authenticated notification out.
+/// A store's verifier: headers and raw body in, a [`Verdict`] on an authentic delivery out.
 ///
 /// Implementations parse their configuration once, at construction, and are shared behind an
-/// `Arc` by the layer. `verify` must never panic on any input.
+/// `Arc` by the layer. `verify` must never panic on any input. Each built-in store also has a
+/// framework-free `verify_at(&HeaderMap, &[u8], SystemTime)` that `verify` calls with the
+/// store's clock.
 pub trait Store: Send + Sync + 'static {
     /// The verified, typed notification.
     type Notification: Notification;
@@ -190,11 +266,14 @@ pub trait Store: Send + Sync + 'static {
     const ID: StoreId;
 
     /// Authenticates and parses one delivery. The body is the exact bytes received.
+    ///
+    /// `Err` for a delivery that is not authentic or cannot be checked now; an authentic one
+    /// is [`Verdict::Notification`], or [`Verdict::Unusable`] when its payload is not usable.
     fn verify(
         &self,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<Self::Notification, Rejection>> + Send;
+    ) -> impl Future<Output = Result<Verdict<Self::Notification>, Rejection>> + Send;
 
     /// Acts on a [`Disposition::Control`] notification (confirms an SNS subscription, say)
     /// and reports the subscription change to record in the status. An error answers with its
@@ -226,6 +305,23 @@ mod tests {
         );
         assert_eq!(StoreId::find("apple", &[PADDLE]), None);
         assert_eq!(format!("{PADDLE:?}"), "StoreId(\"paddle\")");
+    }
+
+    #[test]
+    fn only_a_marked_rejection_becomes_an_unusable_verdict() {
+        use crate::rejection::RejectionKind;
+        assert_eq!(Verdict::from_result(Ok(1)), Ok(Verdict::Notification(1)));
+        let refused = Rejection::unauthenticated("forged");
+        assert_eq!(
+            Verdict::<u8>::from_result(Err(refused.clone())),
+            Err(refused)
+        );
+        let marked = Rejection::unusable(RejectionKind::Malformed, "not an event");
+        let verdict = Verdict::<u8>::from_result(Err(marked)).expect("authentic");
+        assert_eq!(
+            verdict,
+            Verdict::Unusable(Rejection::new(RejectionKind::Malformed, "not an event"))
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod common;
 
 use std::path::Path;
 
+use http::HeaderMap;
 use serde_json::Value;
 use store_notifications::apple::{APPLE_ROOT_CA_G3, Environment};
 use store_notifications::{AppleStore, Clock, Notification};
@@ -69,11 +70,11 @@ fn every_manifest_case_verifies_as_expected() {
         ..
     } in &cases
     {
-        let result = store.verify_at(body, store.now());
+        let result = store.verify_at(&HeaderMap::new(), body, store.now());
         match case["expect"].as_str() {
             Some("ok") => {
                 ok += 1;
-                let n = result.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));
+                let n = common::accepted(name, result);
                 let e = &case["expected"];
                 let opt = |v: Option<&str>| v.map_or(Value::Null, Value::from);
                 let receipt = n.receipt().map(|r| r.reference.as_str());
@@ -139,7 +140,7 @@ fn every_manifest_case_verifies_as_expected() {
                 }
             }
             Some("reject") => {
-                common::assert_rejected_as_expected(name, case, result.err(), &DEAD_LETTER_CASES)
+                common::assert_rejected_as_expected(name, case, result, &DEAD_LETTER_CASES)
             }
             other => panic!("{name}: unknown expectation {other:?}"),
         }
@@ -158,11 +159,11 @@ fn every_case_verifies_the_same_with_a_warm_cache() {
     } in cases()
     {
         let first = store
-            .verify_at(&body, store.now())
-            .map(|n| n.id().to_owned());
+            .verify_at(&HeaderMap::new(), &body, store.now())
+            .map(|v| v.map(|n| n.id().to_owned()));
         let second = store
-            .verify_at(&body, store.now())
-            .map(|n| n.id().to_owned());
+            .verify_at(&HeaderMap::new(), &body, store.now())
+            .map(|v| v.map(|n| n.id().to_owned()));
         assert_eq!(first, second, "{name}");
     }
 }

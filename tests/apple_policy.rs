@@ -6,9 +6,10 @@
 mod common;
 
 use common::{Harness, HookMode};
+use http::HeaderMap;
 use store_notifications::apple::{Environment, ValidityDate};
 use store_notifications::testing::AppleSigner;
-use store_notifications::{AppleStore, Clock, Endpoint};
+use store_notifications::{AppleStore, Clock, Endpoint, Verdict};
 
 const NOW: u64 = 1_767_225_600;
 const SIGNED_MS: i64 = 1_767_225_570_000;
@@ -200,7 +201,9 @@ fn changing_the_roots_forgets_chains_verified_under_the_old_ones() {
         SIGNED_MS,
     );
     assert!(
-        store.verify_at(&body, store.now()).is_ok(),
+        store
+            .verify_at(&HeaderMap::new(), &body, store.now())
+            .is_ok(),
         "chain now cached"
     );
     let other = signer();
@@ -208,7 +211,7 @@ fn changing_the_roots_forgets_chains_verified_under_the_old_ones() {
         .with_only_trusted_roots([other.root_der()])
         .expect("root");
     let rejection = retrusted
-        .verify_at(&body, retrusted.now())
+        .verify_at(&HeaderMap::new(), &body, retrusted.now())
         .expect_err("old chain must not be trusted");
     assert_eq!(rejection.status(), 401);
 }
@@ -224,16 +227,21 @@ fn no_mutation_or_truncation_of_a_genuine_body_panics_or_is_accepted_altered() {
         Some("2000000000000015"),
         SIGNED_MS,
     );
-    let genuine = store.verify_at(&body, store.now()).expect("genuine");
-    let same = |b: &[u8]| match store.verify_at(b, store.now()) {
-        Ok(n) => {
+    let genuine = store
+        .verify_at(&HeaderMap::new(), &body, store.now())
+        .expect("genuine")
+        .notification()
+        .expect("usable");
+    let same = |b: &[u8]| match store.verify_at(&HeaderMap::new(), b, store.now()) {
+        Ok(Verdict::Notification(n)) => {
             assert_eq!(
                 n.payload(),
                 genuine.payload(),
                 "an altered body was accepted"
             );
         }
-        Err(r) => assert!(!r.is_authentic(), "{r}"),
+        Ok(verdict) => panic!("an altered body is authentic: {verdict:?}"),
+        Err(_) => {}
     };
     for i in (0..body.len()).step_by(7) {
         for flip in [0x01u8, 0x80] {

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use store_notifications::testing::PolicySigner;
 use store_notifications::{
     Clock, Disposition, EventKind, Notification, Receipt, Rejection, RejectionKind, Store, StoreId,
+    Verdict,
 };
 
 /// The store's identity: declared here, not in the crate.
@@ -139,26 +140,26 @@ impl WebhooksStore {
         headers: &HeaderMap,
         body: &[u8],
         now: SystemTime,
-    ) -> Result<WebhookEvent, Rejection> {
+    ) -> Result<Verdict<WebhookEvent>, Rejection> {
         let (id, timestamp) = self.authenticate(headers, body, now)?;
         // Authentic from here on: a payload we cannot read is dead-lettered, not refused.
-        let payload: Payload = serde_json::from_slice(body).map_err(|_| {
-            Rejection::unusable(
+        let Ok(payload) = serde_json::from_slice::<Payload>(body) else {
+            return Ok(Verdict::Unusable(Rejection::new(
                 RejectionKind::Malformed,
                 "the payload is not a webhook event",
-            )
-        })?;
+            )));
+        };
         let receipt = match (payload.event_type.as_str(), payload.data.subscription_id) {
             (TEST_TYPE, _) | (_, None) => None,
             (_, Some(subscription)) => Some(Receipt::new(WEBHOOKS, subscription)),
         };
-        Ok(WebhookEvent {
+        Ok(Verdict::Notification(WebhookEvent {
             id: id.to_owned(),
             timestamp,
             test: payload.event_type == TEST_TYPE,
             event_type: payload.event_type,
             receipt,
-        })
+        }))
     }
 }
 
@@ -237,7 +238,7 @@ impl Store for WebhooksStore {
         &self,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<WebhookEvent, Rejection>> + Send {
+    ) -> impl Future<Output = Result<Verdict<WebhookEvent>, Rejection>> + Send {
         std::future::ready(self.verify_at(headers, body, self.clock.now()))
     }
 }
@@ -364,10 +365,10 @@ fn the_spec_test_vector_verifies() {
         Ok(("msg_p5jXN8AQM9LWM0D4loKWxJek", 1_614_265_330))
     );
     // Authentic, but not this sender's event shape: dead-lettered, not refused.
-    let r = store
+    let verdict = store
         .verify_at(&headers, body, at(1_614_265_330))
-        .expect_err("not an event");
-    assert!(r.is_authentic(), "{r}");
+        .expect("authentic");
+    assert!(verdict.is_unusable(), "{verdict:?}");
 }
 
 #[test]
@@ -475,6 +476,8 @@ fn the_receipt_is_the_subscription_and_test_ping_is_a_test() {
         store
             .verify_at(&headers, &body, at(NOW))
             .expect("authentic")
+            .notification()
+            .expect("an event")
     };
     let renewed = verify(signer.receipt("sub_42"));
     assert_eq!(renewed.store(), WEBHOOKS);

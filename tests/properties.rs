@@ -19,7 +19,7 @@ use bytes::Bytes;
 use http::HeaderMap;
 use proptest::prelude::*;
 use proptest::sample::Index;
-use store_notifications::{Rejection, Store};
+use store_notifications::{Rejection, RejectionKind, Store, Verdict};
 
 /// The instant every store verifies at (2026-01-01T00:00:00Z).
 const NOW: i64 = 1_767_225_600;
@@ -38,12 +38,42 @@ thread_local! {
     static RUNTIME: RefCell<Option<tokio::runtime::Runtime>> = const { RefCell::new(None) };
 }
 
+/// Why [`verify`] gave no notification: refused, or authentic with an unusable payload.
+#[derive(Debug)]
+enum NotAccepted {
+    Refused(Rejection),
+    Unusable(Rejection),
+}
+
+impl NotAccepted {
+    fn rejection(&self) -> &Rejection {
+        match self {
+            NotAccepted::Refused(r) | NotAccepted::Unusable(r) => r,
+        }
+    }
+
+    fn kind(&self) -> RejectionKind {
+        self.rejection().kind()
+    }
+
+    /// A [`Verdict::Unusable`]: the proof checked out.
+    fn is_unusable(&self) -> bool {
+        matches!(self, NotAccepted::Unusable(_))
+    }
+}
+
+impl std::fmt::Display for NotAccepted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(self.rejection(), f)
+    }
+}
+
 /// `store.verify(headers, body)`, driven to completion on a per-thread runtime.
 fn verify<S: Store>(
     store: &S,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<S::Notification, Rejection> {
+) -> Result<S::Notification, NotAccepted> {
     let body = Bytes::copy_from_slice(body);
     RUNTIME.with(|cell| {
         let mut runtime = cell.borrow_mut();
@@ -53,7 +83,13 @@ fn verify<S: Store>(
                 .build()
                 .expect("a current-thread runtime")
         });
-        runtime.block_on(store.verify(headers, &body))
+        match runtime.block_on(store.verify(headers, &body)) {
+            Ok(Verdict::Notification(n)) => Ok(n),
+            Ok(verdict) => Err(NotAccepted::Unusable(
+                verdict.unusable().expect("not a notification"),
+            )),
+            Err(r) => Err(NotAccepted::Refused(r)),
+        }
     })
 }
 
@@ -228,7 +264,7 @@ mod stripe {
             match verify(&*STORE, &signer().headers(t, &body), &body) {
                 Ok(event) => prop_assert_eq!(event.raw_body().as_ref(), &body[..]),
                 Err(e) => prop_assert!(
-                    e.is_authentic() && e.kind() == RejectionKind::Malformed,
+                    e.is_unusable() && e.kind() == RejectionKind::Malformed,
                     "{e:?}"
                 ),
             }
@@ -464,7 +500,7 @@ mod amazon {
         #[test]
         fn any_body_is_refused_without_panicking(body in bytes(512)) {
             let rejection = verify(&*STORE, &HeaderMap::new(), &body).map(|_| ()).unwrap_err();
-            prop_assert!(!rejection.is_authentic());
+            prop_assert!(!rejection.is_unusable());
         }
 
         #[test]
@@ -472,7 +508,7 @@ mod amazon {
             let rejection = verify(&*STORE, &HeaderMap::new(), body.as_bytes())
                 .map(|_| ())
                 .unwrap_err();
-            prop_assert!(!rejection.is_authentic(), "{:?}", rejection);
+            prop_assert!(!rejection.is_unusable(), "{:?}", rejection);
         }
 
         #[test]
@@ -532,7 +568,7 @@ mod amazon {
             match verify(&*STORE, &delivery.headers, &delivery.body) {
                 Ok(n) => prop_assert_eq!(n.sns().message(), message.as_str()),
                 Err(e) => prop_assert!(
-                    e.is_authentic() && e.kind() == RejectionKind::Unsupported,
+                    e.is_unusable() && e.kind() == RejectionKind::Unsupported,
                     "{e:?}"
                 ),
             }
@@ -579,7 +615,7 @@ mod amazon {
             // the signature, so some changes still verify: they must leave what is signed alone.
             match verify(&*STORE, &delivery.headers, &tampered) {
                 Ok(n) => prop_assert_eq!(signed_fields(n.sns()), signed_fields(original.sns())),
-                Err(e) => prop_assert!(!e.is_authentic(), "{e:?}"),
+                Err(e) => prop_assert!(!e.is_unusable(), "{e:?}"),
             }
         }
     }
@@ -668,7 +704,7 @@ mod google {
             let value = if bearer { [b"Bearer ".as_slice(), &value].concat() } else { value };
             if let Some(headers) = authorization(&value) {
                 let rejection = verify(&*STORE, &headers, &body()).map(|_| ()).unwrap_err();
-                prop_assert!(!rejection.is_authentic());
+                prop_assert!(!rejection.is_unusable());
             }
         }
 
@@ -676,7 +712,7 @@ mod google {
         fn any_forged_bearer_token_is_refused_without_panicking(token in jwt_like()) {
             if let Some(headers) = authorization(format!("Bearer {token}").as_bytes()) {
                 let rejection = verify(&*STORE, &headers, &body()).map(|_| ()).unwrap_err();
-                prop_assert!(!rejection.is_authentic(), "{:?}", rejection);
+                prop_assert!(!rejection.is_unusable(), "{:?}", rejection);
             }
         }
 
@@ -725,7 +761,7 @@ mod google {
             match verify(&*STORE, &GoogleSigner::headers(&token), body.as_bytes()) {
                 Ok(n) => prop_assert_eq!(n.data().as_ref(), &data[..]),
                 Err(e) => prop_assert!(
-                    e.is_authentic() && e.kind() == RejectionKind::Malformed,
+                    e.is_unusable() && e.kind() == RejectionKind::Malformed,
                     "{e:?}"
                 ),
             }
@@ -741,7 +777,7 @@ mod google {
             let value = [b"Bearer ".as_slice(), &tampered].concat();
             if let Some(headers) = authorization(&value) {
                 let rejection = verify(&*STORE, &headers, &body()).map(|_| ()).unwrap_err();
-                prop_assert!(!rejection.is_authentic(), "{:?}", rejection);
+                prop_assert!(!rejection.is_unusable(), "{:?}", rejection);
             }
         }
     }
@@ -775,7 +811,7 @@ mod apple {
         #[test]
         fn any_body_is_refused_without_panicking(body in bytes(512)) {
             let rejection = verify(&*STORE, &HeaderMap::new(), &body).map(|_| ()).unwrap_err();
-            prop_assert!(!rejection.is_authentic());
+            prop_assert!(!rejection.is_unusable());
         }
 
         #[test]
@@ -785,7 +821,7 @@ mod apple {
             let jws = parts.iter().map(|p| b64url(p)).collect::<Vec<_>>().join(".");
             let body = SIGNER.body(&jws);
             let rejection = verify(&*STORE, &HeaderMap::new(), &body).map(|_| ()).unwrap_err();
-            prop_assert!(!rejection.is_authentic(), "{:?}", rejection);
+            prop_assert!(!rejection.is_unusable(), "{:?}", rejection);
         }
 
         #[test]
@@ -850,7 +886,7 @@ mod apple {
             );
             let tampered = mutate(&body, at, flip);
             let rejection = verify(&*STORE, &HeaderMap::new(), &tampered).map(|_| ()).unwrap_err();
-            prop_assert!(!rejection.is_authentic(), "{:?}", rejection);
+            prop_assert!(!rejection.is_unusable(), "{:?}", rejection);
         }
     }
 }

@@ -55,7 +55,7 @@ fn every_manifest_case_verifies_as_expected() {
         let result = store.verify_at(headers, body, Clock::from_unix(*now).now());
         match case["expect"].as_str() {
             Some("ok") => {
-                let event = result.unwrap_or_else(|r| panic!("{name}: rejected: {r}"));
+                let event = common::accepted(name, result);
                 let e = &case["expected"];
                 let opt = |v: Option<&str>| v.map_or(Value::Null, Value::from);
                 assert_eq!(event.id(), e["event_id"], "{name}: id");
@@ -89,7 +89,7 @@ fn every_manifest_case_verifies_as_expected() {
                 }
             }
             Some("reject") => {
-                common::assert_rejected_as_expected(name, case, result.err(), &DEAD_LETTER_CASES)
+                common::assert_rejected_as_expected(name, case, result, &DEAD_LETTER_CASES)
             }
             other => panic!("{name}: unknown expectation {other:?}"),
         }

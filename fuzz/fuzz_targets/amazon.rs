@@ -9,7 +9,7 @@ use libfuzzer_sys::fuzz_target;
 use serde_json::{Map, Value};
 use store_notifications::amazon::{AmazonStore, SignatureVersion};
 use store_notifications::testing::{SnsDelivery, SnsSigner};
-use store_notifications::{Clock, Disposition, Notification, Store};
+use store_notifications::{Clock, Disposition, Notification, Store, Verdict};
 use store_notifications_fuzz::{NOW, Request, block_on, check};
 
 static SIGNER: LazyLock<SnsSigner> = LazyLock::new(SnsSigner::new);
@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
     let result = block_on(STORE.verify(&headers, &body));
     check(request.sign, &result);
     // A genuine confirmation is acted on next: its SubscribeURL rules run there.
-    if let Ok(n) = &result
+    if let Ok(Verdict::Notification(n)) = &result
         && matches!(n.disposition(), Disposition::Control)
     {
         let _ = block_on(STORE.handle_control(n));

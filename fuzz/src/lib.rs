@@ -28,7 +28,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use store_notifications::{Notification, Rejection, RejectionKind};
+use store_notifications::{Notification, Rejection, RejectionKind, Verdict};
 
 /// The instant every target verifies at (2026-01-01T00:00:00Z), as the shared fixtures do.
 pub const NOW: u64 = 1_767_225_600;
@@ -107,23 +107,31 @@ pub fn block_on<F: Future>(future: F) -> F::Output {
     })
 }
 
-/// The oracle: an input as is never verifies, a signed one is never unauthenticated, and
-/// whatever comes out can be inspected (every accessor the pipeline calls) without panicking.
-pub fn check<N: Notification>(signed: bool, result: &Result<N, Rejection>) {
+/// The oracle: an input as is never verifies (nor is found authentic but unusable), a signed
+/// one is never unauthenticated, and whatever comes out can be inspected (every accessor the
+/// pipeline calls) without panicking.
+pub fn check<N: Notification>(signed: bool, result: &Result<Verdict<N>, Rejection>) {
     match result {
-        Ok(notification) => {
+        Ok(Verdict::Notification(notification)) => {
             assert!(
                 signed,
                 "an input the target did not sign verified: {notification:?}"
             );
             inspect(notification);
         }
+        Ok(verdict) => {
+            assert!(
+                signed,
+                "an input the target did not sign is authentic: {verdict:?}"
+            );
+            let _ = format!("{verdict:?}");
+        }
         Err(rejection) => {
             assert!(
                 !signed || rejection.kind() != RejectionKind::Unauthenticated,
                 "a delivery signed with the target's key was refused: {rejection}"
             );
-            let _ = (rejection.status(), rejection.is_authentic());
+            let _ = rejection.status();
             let _ = rejection.to_string();
         }
     }

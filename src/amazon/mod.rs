@@ -18,7 +18,8 @@
 //!
 //! let rtn = RtnMessageBuilder::new("com.example.app", "SUBSCRIPTION_RENEWED", "rcpt:3:11");
 //! let delivery = signer.notification(rtn.to_json()).sign();
-//! let n = store.verify_delivery(&delivery.headers, &delivery.body).await.unwrap();
+//! let verdict = store.verify_at(&delivery.headers, &delivery.body, store.now()).await.unwrap();
+//! let n = verdict.notification().expect("an RTN");
 //! assert_eq!(n.notification_type(), "SUBSCRIPTION_RENEWED");
 //! assert_eq!(n.receipt().unwrap().reference, "rcpt:3:11");
 //! # });
@@ -45,7 +46,7 @@
 //!
 //! 6. `TopicArn` is in the allow-list, when one is configured (403);
 //! 7. for a `Notification`, `Message` is an RTN ([`RtnMessage`]) — an authentic message that
-//!    is not one is [unusable](crate::Rejection::is_authentic): dead-lettered, answered 200 —
+//!    is not one is [`Verdict::Unusable`](crate::Verdict::Unusable): dead-lettered, answered 200 —
 //!    and its `appPackageName` is the configured one, when configured (403).
 //!
 //! Configure the topic allow-list ([`AmazonStore::with_topic_arn`]): the signature proves that

@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -17,11 +18,27 @@ use crate::kernel::cache::{Fetched, SourceError};
 use crate::kernel::json;
 use crate::rejection::{Rejection, RejectionKind};
 use crate::status::Subscription;
-use crate::store::{Store, StoreId};
+use crate::store::{Store, StoreId, Verdict};
 
 impl AmazonStore {
-    /// Verifies one delivery (the same as [`Store::verify`], callable without the trait).
-    pub async fn verify_delivery(
+    /// Verifies one delivery at `now` (what [`Store::verify`] does with the store's clock). An
+    /// authentic SNS notification whose `Message` is not an RTN is [`Verdict::Unusable`].
+    ///
+    /// SNS messages carry no date this store checks (see the [module docs](super)): `now` is
+    /// taken for the same shape as every store's `verify_at`; the certificate cache keeps time
+    /// on the store's clock.
+    pub async fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verdict<AmazonNotification>, Rejection> {
+        let _ = now;
+        Verdict::from_result(self.verify_marked(headers, body).await)
+    }
+
+    /// [`verify_at`](AmazonStore::verify_at) with the authentic marker still in the rejection.
+    pub(crate) async fn verify_marked(
         &self,
         headers: &HeaderMap,
         body: &[u8],
@@ -160,8 +177,8 @@ impl Store for AmazonStore {
         &self,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<AmazonNotification, Rejection>> + Send {
-        self.verify_delivery(headers, body)
+    ) -> impl Future<Output = Result<Verdict<AmazonNotification>, Rejection>> + Send {
+        self.verify_at(headers, body, self.clock.now())
     }
 
     fn handle_control(
@@ -195,7 +212,7 @@ mod tests {
         let message = r#"{"appPackageName":"com.example.app","notificationType":"SUBSCRIPTION_RENEWED","receiptId":"r:3:11","betaProductTransaction":"SECRET_RECEIPT_VALUE"}"#;
         let d = SnsSigner::new().notification(message).sign();
         let r = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .map(|_| ())
             .expect_err("not an RTN");
@@ -241,7 +258,7 @@ mod tests {
             .sign();
         for _ in 0..20 {
             let r = store
-                .verify_delivery(&forged.headers, &forged.body)
+                .verify_marked(&forged.headers, &forged.body)
                 .await
                 .expect_err("not pinned");
             assert_eq!(r.kind(), RejectionKind::Unauthenticated, "{r}");
@@ -256,7 +273,7 @@ mod tests {
             Ordering::SeqCst,
         );
         store
-            .verify_delivery(&forged.headers, &forged.body)
+            .verify_marked(&forged.headers, &forged.body)
             .await
             .expect_err("not pinned");
         assert_eq!(
@@ -267,7 +284,7 @@ mod tests {
         // The genuine certificate is unaffected.
         let d = SnsSigner::new().notification(rtn(false)).sign();
         store
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("genuine");
     }
@@ -282,9 +299,7 @@ mod tests {
         let tasks: Vec<_> = (0..16)
             .map(|_| {
                 let (store, headers, body) = (store.clone(), d.headers.clone(), d.body.clone());
-                tokio::spawn(
-                    async move { store.verify_delivery(&headers, &body).await.map(|_| ()) },
-                )
+                tokio::spawn(async move { store.verify_marked(&headers, &body).await.map(|_| ()) })
             })
             .collect();
         while source.calls.load(Ordering::SeqCst) == 0 {
@@ -308,7 +323,7 @@ mod tests {
     async fn beta_product_transactions_are_test_notifications() {
         let d = SnsSigner::new().notification(rtn(true)).sign();
         let n = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("ok");
         assert_eq!(n.disposition(), Disposition::Test);
@@ -323,7 +338,7 @@ mod tests {
             .to_json();
         let d = SnsSigner::new().notification(msg).sign();
         let n = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("ok");
         let Disposition::Receipt(r) = n.disposition() else {
@@ -338,14 +353,8 @@ mod tests {
     async fn signing_keys_are_cached_by_url() {
         let store = store();
         let d = SnsSigner::new().notification(rtn(false)).sign();
-        store
-            .verify_delivery(&d.headers, &d.body)
-            .await
-            .expect("ok");
-        store
-            .verify_delivery(&d.headers, &d.body)
-            .await
-            .expect("ok");
+        store.verify_marked(&d.headers, &d.body).await.expect("ok");
+        store.verify_marked(&d.headers, &d.body).await.expect("ok");
         assert_eq!(store.keys.len(), 1);
     }
 
@@ -364,7 +373,7 @@ mod tests {
     async fn unobtainable_certificate_is_unavailable_so_sns_retries() {
         let d = SnsSigner::new().notification(rtn(false)).sign();
         let r = AmazonStore::new(Flaky)
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("503");
         assert_eq!(r.kind(), RejectionKind::Unavailable);
@@ -383,7 +392,7 @@ mod tests {
             });
         let d = SnsSigner::new().subscription_confirmation("tok").sign();
         let r = store
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("403");
         assert_eq!(r.kind(), RejectionKind::WrongApp);
@@ -403,7 +412,7 @@ mod tests {
             .subscribe_url("https://sns.us-east-1.amazonaws.com.evil.com/?Token=tok")
             .sign();
         let n = store
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("signed");
         let r = store.control(&n).await.expect_err("refused");
@@ -422,7 +431,7 @@ mod tests {
             ))
             .sign();
         let r = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("401");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
@@ -433,17 +442,14 @@ mod tests {
     async fn sns_host_region_must_match_topic_arn_region_on_a_cache_hit_too() {
         let store = store();
         let d = SnsSigner::new().notification(rtn(false)).sign();
-        store
-            .verify_delivery(&d.headers, &d.body)
-            .await
-            .expect("ok");
+        store.verify_marked(&d.headers, &d.body).await.expect("ok");
         assert_eq!(store.keys.len(), 1, "the us-east-1 URL is cached");
         let d = SnsSigner::new()
             .notification(rtn(false))
             .topic_arn("arn:aws:sns:eu-west-1:123456789012:store-notifications-test")
             .sign();
         let r = store
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("401");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
@@ -457,7 +463,7 @@ mod tests {
                 .signing_cert_url(format!("https://{host}/{}", SnsSigner::CERT_FILE_NAME))
                 .sign();
             let r = store()
-                .verify_delivery(&d.headers, &d.body)
+                .verify_marked(&d.headers, &d.body)
                 .await
                 .expect_err("401");
             assert_eq!(r.kind(), RejectionKind::Unauthenticated, "{host}");
@@ -471,7 +477,7 @@ mod tests {
             .topic_arn("arn:t")
             .sign();
         let r = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("401");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
@@ -493,7 +499,7 @@ mod tests {
             ))
             .sign();
         let n = store
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("signed");
         let r = store.control(&n).await.expect_err("refused");
@@ -512,12 +518,12 @@ mod tests {
             let store = AmazonStore::new(signer.pinned_certs()).with_topic_arn(topic);
             let d = signer.notification(rtn(false)).sign();
             store
-                .verify_delivery(&d.headers, &d.body)
+                .verify_marked(&d.headers, &d.body)
                 .await
                 .unwrap_or_else(|e| panic!("{topic}: {e}"));
             let d = signer.subscription_confirmation("tok").sign();
             let n = store
-                .verify_delivery(&d.headers, &d.body)
+                .verify_marked(&d.headers, &d.body)
                 .await
                 .unwrap_or_else(|e| panic!("{topic}: {e}"));
             store
@@ -534,7 +540,7 @@ mod tests {
             .to_json();
         let d = SnsSigner::new().notification(msg).sign();
         let n = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("authentic");
         assert_eq!(n.rtn().and_then(|m| m.timestamp_ms), Some(i64::MAX));
@@ -549,7 +555,7 @@ mod tests {
             .to_json();
         let d = SnsSigner::new().notification(msg).sign();
         let r = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect_err("not an RTN");
         assert!(r.is_authentic(), "{r}");
@@ -564,10 +570,7 @@ mod tests {
             async { Ok::<_, std::io::Error>(()) }
         });
         let d = SnsSigner::new().unsubscribe_confirmation("tok").sign();
-        let n = store
-            .verify_delivery(&d.headers, &d.body)
-            .await
-            .expect("ok");
+        let n = store.verify_marked(&d.headers, &d.body).await.expect("ok");
         assert_eq!(n.disposition(), Disposition::Control);
         let sub = store.control(&n).await.expect("ok").expect("recorded");
         assert_eq!(sub.state, SubscriptionState::Unsubscribed);
@@ -578,7 +581,7 @@ mod tests {
     async fn record_only_is_the_default_and_keeps_the_token() {
         let d = SnsSigner::new().subscription_confirmation("tok-1").sign();
         let n = store()
-            .verify_delivery(&d.headers, &d.body)
+            .verify_marked(&d.headers, &d.body)
             .await
             .expect("ok");
         assert_eq!(n.notification_type(), "SubscriptionConfirmation");

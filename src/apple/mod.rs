@@ -5,6 +5,7 @@
 //!
 //! ```
 //! use bytes::Bytes;
+//! use http::HeaderMap;
 //! use store_notifications::{AppleStore, Clock, RejectionKind};
 //! use store_notifications::apple::ValidityDate;
 //!
@@ -15,7 +16,7 @@
 //!     .with_clock(Clock::system());
 //!
 //! let body = Bytes::from_static(br#"{"signedPayload":"not.a.jws"}"#);
-//! let rejection = store.verify_at(&body, store.now()).unwrap_err();
+//! let rejection = store.verify_at(&HeaderMap::new(), &body, store.now()).unwrap_err();
 //! assert_eq!(rejection.kind(), RejectionKind::Malformed);
 //! assert_eq!(rejection.status(), 400);
 //! ```
@@ -48,8 +49,8 @@
 //!   `externalPurchaseToken` — Sandbox when its id starts with `SANDBOX` — else `appData`) must
 //!   match the configuration, and in Production the `appAppleId` too. A genuine notification for
 //!   another app or environment is [`RejectionKind::WrongApp`](crate::RejectionKind::WrongApp) (403).
-//! - **Payload**: an authentic JWS whose payload is not a notification is an
-//!   [authentic](crate::Rejection::is_authentic) rejection, which the endpoint dead-letters (200).
+//! - **Payload**: an authentic JWS whose payload is not a notification is
+//!   [`Verdict::Unusable`](crate::Verdict::Unusable), which the endpoint dead-letters (200).
 //!
 //! # Nested JWS
 //!

@@ -22,11 +22,27 @@ use super::store::{AppleStore, ValidityDate};
 use crate::clock::unix_seconds;
 use crate::kernel::json;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Store, StoreId};
+use crate::store::{Store, StoreId, Verdict};
 
 impl AppleStore {
-    /// Verifies one delivery body at `now`.
-    pub fn verify_at(&self, body: &[u8], now: SystemTime) -> Result<AppleNotification, Rejection> {
+    /// Verifies one delivery at `now` (Apple signs only the body: `headers` are not read). An
+    /// authentic JWS whose payload is not a usable notification is [`Verdict::Unusable`].
+    pub fn verify_at(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<Verdict<AppleNotification>, Rejection> {
+        let _ = headers;
+        Verdict::from_result(self.verify_marked(body, now))
+    }
+
+    /// [`verify_at`](AppleStore::verify_at) with the authentic marker still in the rejection.
+    pub(crate) fn verify_marked(
+        &self,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<AppleNotification, Rejection> {
         let now_s = unix_seconds(now);
         let now_ms = now_s.saturating_mul(1000);
         let signed_payload = envelope(body)?;
@@ -285,10 +301,10 @@ impl Store for AppleStore {
 
     fn verify(
         &self,
-        _headers: &HeaderMap,
+        headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<AppleNotification, Rejection>> + Send {
-        std::future::ready(self.verify_at(body, self.clock.now()))
+    ) -> impl Future<Output = Result<Verdict<AppleNotification>, Rejection>> + Send {
+        std::future::ready(self.verify_at(headers, body, self.clock.now()))
     }
 }
 
@@ -367,7 +383,7 @@ mod signed_tests {
         let body = s.body(&s.sign(payload.to_string().as_bytes()));
         let store = s.store().with_clock(Clock::from_unix(NOW));
         let r = store
-            .verify_at(&body, store.now())
+            .verify_marked(&body, store.now())
             .map(|_| ())
             .expect_err("signedDate is not a number");
         assert!(r.is_authentic(), "{r}");
@@ -414,7 +430,7 @@ mod signed_tests {
         s: &AppleSigner,
         jws: &str,
     ) -> Result<AppleNotification, Rejection> {
-        store.verify_at(&s.body(jws), store.now())
+        store.verify_marked(&s.body(jws), store.now())
     }
 
     #[test]
@@ -475,7 +491,7 @@ mod signed_tests {
             .with_clock(Clock::from_unix(NOW))
             .with_validity_date(ValidityDate::Now);
         let body = s.notification("DID_RENEW", None, "u-1", Some("2000000000000001"), i64::MAX);
-        let n = store.verify_at(&body, store.now()).expect("authentic");
+        let n = store.verify_marked(&body, store.now()).expect("authentic");
         assert_eq!(n.signed_date(), Some(i64::MAX));
         assert_eq!(n.occurred_at(), None);
     }

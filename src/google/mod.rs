@@ -27,7 +27,8 @@
 //! let headers = GoogleSigner::headers(&token);
 //!
 //! # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-//! let notification = store.verify_at(&headers, &body, store.now()).await.unwrap();
+//! let verdict = store.verify_at(&headers, &body, store.now()).await.unwrap();
+//! let notification = verdict.notification().expect("a usable notification");
 //! assert_eq!(notification.id(), "1234567890");
 //! assert_eq!(notification.notification_type(), "SUBSCRIPTION_PURCHASED");
 //! let Disposition::Receipt(receipt) = notification.disposition() else { unreachable!() };
@@ -47,7 +48,7 @@
 //!    (`expired` / `not_yet_valid` / `unauthenticated`); Google's keys unobtainable is 503.
 //! 2. The Pub/Sub push envelope, wrapped or unwrapped ([`PushMetadata`]); garbage is 400.
 //! 3. The `data`: base64, JSON, a [`DeveloperNotification`]. A push whose token verified but
-//!    whose data is unusable is an [authentic](crate::Rejection::is_authentic) rejection: the
+//!    whose data is unusable is [`Verdict::Unusable`]: the
 //!    layer dead-letters it and answers 200, so Pub/Sub does not retry it for 7 days.
 //! 4. The package name, when configured ([`GoogleStore::with_package_name`]): a genuine
 //!    notification for another app is 403.
@@ -104,7 +105,7 @@ use crate::event::EventKind;
 use crate::hook::Receipt;
 use crate::kernel::encoding;
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Disposition, Notification, Store, StoreId};
+use crate::store::{Disposition, Notification, Store, StoreId, Verdict};
 
 /// The default leeway on the token's `exp`, `iat` and `nbf`: 60 s.
 pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
@@ -219,15 +220,31 @@ impl GoogleStore {
     }
 
     /// Verifies a push at `now`: the token, then the envelope, then the notification, then the
-    /// package name (see the [module docs](self)).
+    /// package name (see the [module docs](self)). A push whose token verified but whose data
+    /// is unusable is [`Verdict::Unusable`]. Google's keys are cached on the store's clock.
     pub async fn verify_at(
         &self,
         headers: &HeaderMap,
-        body: &Bytes,
+        body: &[u8],
         now: SystemTime,
+    ) -> Result<Verdict<GoogleNotification>, Rejection> {
+        let verified = self
+            .verify_marked(headers, body, now, Bytes::copy_from_slice)
+            .await;
+        Verdict::from_result(verified)
+    }
+
+    /// [`verify_at`](GoogleStore::verify_at) with the authentic marker still in the rejection;
+    /// `own` turns the body into the `Bytes` an unwrapped push keeps.
+    pub(crate) async fn verify_marked<B: AsRef<[u8]> + Sync + ?Sized>(
+        &self,
+        headers: &HeaderMap,
+        body: &B,
+        now: SystemTime,
+        own: fn(&B) -> Bytes,
     ) -> Result<GoogleNotification, Rejection> {
         let token = self.verify_token(headers, now).await?;
-        let delivery = push::open(headers, body)?;
+        let delivery = push::open(headers, body, own)?;
         let notification = DeveloperNotification::from_json(&delivery.data).map_err(|e| {
             Rejection::unusable(
                 RejectionKind::Malformed,
@@ -306,8 +323,10 @@ impl Store for GoogleStore {
         &self,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<GoogleNotification, Rejection>> + Send {
-        self.verify_at(headers, body, self.inner.clock.now())
+    ) -> impl Future<Output = Result<Verdict<GoogleNotification>, Rejection>> + Send {
+        // The received `Bytes` are shared, never copied, on the pipeline's path.
+        let verified = self.verify_marked(headers, body, self.inner.clock.now(), Bytes::clone);
+        async move { Verdict::from_result(verified.await) }
     }
 }
 
@@ -517,9 +536,9 @@ mod tests {
         let r = store
             .verify_at(&headers, &body, store.now())
             .await
-            .map(|_| ())
-            .expect_err("notificationType is not a number");
-        assert!(r.is_authentic(), "{r}");
+            .expect("authentic")
+            .unusable()
+            .expect("notificationType is not a number");
         assert!(!r.to_string().contains("SECRET"), "{r}");
     }
 

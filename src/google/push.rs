@@ -57,11 +57,18 @@ pub(crate) struct Delivery {
 }
 
 /// Opens a push whose token has been verified. Envelope garbage is `Malformed` (400); a `data`
-/// that is missing, empty or not base64 is an [authentic](Rejection::is_authentic) `Malformed`.
-pub(crate) fn open(headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Rejection> {
+/// that is missing, empty or not base64 is an authentic (dead-lettered) `Malformed`. `own`
+/// turns the body into the `Bytes` an unwrapped push keeps (a shared clone when the caller has
+/// `Bytes`, else a copy).
+pub(crate) fn open<B: AsRef<[u8]> + ?Sized>(
+    headers: &HeaderMap,
+    raw: &B,
+    own: fn(&B) -> Bytes,
+) -> Result<Delivery, Rejection> {
+    let body = raw.as_ref();
     let first = body.iter().copied().find(|b| !b.is_ascii_whitespace());
     if first != Some(b'{') {
-        return Ok(unwrapped(headers, body.clone()));
+        return Ok(unwrapped(headers, own(raw)));
     }
 
     // One pass over the body. A wrapper whose `message` or `subscription` has the wrong shape
@@ -80,7 +87,7 @@ pub(crate) fn open(headers: &HeaderMap, body: &Bytes) -> Result<Delivery, Reject
         ))
     })?;
     if wrapper.message.is_none() && wrapper.subscription.is_none() {
-        return Ok(unwrapped(headers, body.clone()));
+        return Ok(unwrapped(headers, own(raw)));
     }
     let message = wrapper
         .message
@@ -150,7 +157,11 @@ mod tests {
     use super::*;
 
     fn open_body(body: &str) -> Result<Delivery, Rejection> {
-        open(&HeaderMap::new(), &Bytes::from(body.to_owned()))
+        open(
+            &HeaderMap::new(),
+            &Bytes::from(body.to_owned()),
+            Bytes::clone,
+        )
     }
 
     #[test]
@@ -218,7 +229,7 @@ mod tests {
             "projects/p/subscriptions/s".parse().expect("v"),
         );
         let body = Bytes::from_static(br#"{"packageName":"p"}"#);
-        let d = open(&h, &body).expect("unwrapped");
+        let d = open(&h, &body, Bytes::clone).expect("unwrapped");
         assert!(!d.metadata.wrapped);
         assert_eq!(d.metadata.message_id.as_deref(), Some("42"));
         assert_eq!(

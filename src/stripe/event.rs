@@ -200,7 +200,7 @@ impl StripeEvent {
     /// # let signer = StripeSigner::new("whsec_x");
     /// # let body = signer.event("evt_1", "customer.subscription.updated", r#"{"object":"subscription","id":"sub_1","status":"active"}"#, 100);
     /// # let store = StripeStore::new("whsec_x").with_clock(Clock::from_unix(100));
-    /// # let event = store.verify_at(&signer.headers(100, &body), &body, store.now()).unwrap();
+    /// # let event = store.verify_at(&signer.headers(100, &body), &body, store.now()).unwrap().notification().unwrap();
     /// #[derive(serde::Deserialize)]
     /// struct Subscription<'a> {
     ///     status: &'a str,

@@ -37,7 +37,7 @@ pub use event::{EventType, ReceiptKind, StripeEvent};
 
 use crate::clock::{Clock, unix_seconds};
 use crate::rejection::{Rejection, RejectionKind};
-use crate::store::{Store, StoreId};
+use crate::store::{Store, StoreId, Verdict};
 
 /// The default tolerance on the signature timestamp, in both directions: 300 s, as every Stripe
 /// SDK.
@@ -103,19 +103,37 @@ impl StripeStore {
     }
 
     /// Verifies a delivery at `now`: the `Stripe-Signature` header, then the timestamp, then
-    /// parses the event. A body that is authentic but not an event is an
-    /// [authentic](Rejection::is_authentic) `Malformed` rejection.
+    /// parses the event. A body that is authentic but not an event is
+    /// [`Verdict::Unusable`] (`Malformed`).
+    ///
+    /// The event keeps the body: it is copied once, after the signature checked out
+    /// ([`Store::verify`] shares the received `Bytes` instead).
     pub fn verify_at(
         &self,
         headers: &HeaderMap,
-        body: &Bytes,
+        body: &[u8],
         now: SystemTime,
-    ) -> Result<StripeEvent, Rejection> {
+    ) -> Result<Verdict<StripeEvent>, Rejection> {
+        Verdict::from_result(self.verify_marked(headers, body, now, Bytes::copy_from_slice))
+    }
+
+    /// [`verify_at`](StripeStore::verify_at) with the authentic marker still in the rejection;
+    /// `own` turns the authenticated body into the event's `Bytes` (a copy, or a shared clone).
+    pub(crate) fn verify_marked<'b, B>(
+        &self,
+        headers: &HeaderMap,
+        body: &'b B,
+        now: SystemTime,
+        own: impl FnOnce(&'b B) -> Bytes,
+    ) -> Result<StripeEvent, Rejection>
+    where
+        B: AsRef<[u8]> + ?Sized,
+    {
         let header = signature_header_value(headers)?;
         let parsed = signature::SignatureHeader::parse(header)?;
-        parsed.verify(&self.keys, body)?;
+        parsed.verify(&self.keys, body.as_ref())?;
         parsed.check_time(unix_seconds(now), self.tolerance)?;
-        StripeEvent::parse(body.clone(), parsed.t).map_err(|e| {
+        StripeEvent::parse(own(body), parsed.t).map_err(|e| {
             Rejection::unusable(
                 RejectionKind::Malformed,
                 format!(
@@ -174,8 +192,10 @@ impl Store for StripeStore {
         &self,
         headers: &HeaderMap,
         body: &Bytes,
-    ) -> impl Future<Output = Result<StripeEvent, Rejection>> + Send {
-        std::future::ready(self.verify_at(headers, body, self.clock.now()))
+    ) -> impl Future<Output = Result<Verdict<StripeEvent>, Rejection>> + Send {
+        // The received `Bytes` are shared with the event: no copy on the pipeline's path.
+        let verified = self.verify_marked(headers, body, self.clock.now(), Bytes::clone);
+        std::future::ready(Verdict::from_result(verified))
     }
 }
 
@@ -213,8 +233,9 @@ mod tests {
         let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
         let r = store
             .verify_at(&headers, &body, store.now())
-            .expect_err("created is not a number");
-        assert!(r.is_authentic());
+            .expect("authentic")
+            .unusable()
+            .expect("created is not a number");
         assert_eq!(r.kind(), RejectionKind::Malformed);
         assert!(!r.to_string().contains("SECRET"), "{r}");
         assert!(r.to_string().contains("expected i64"), "{r}");
@@ -264,7 +285,9 @@ mod tests {
         let headers = signer.headers(1_767_225_570, &body);
         let event = store
             .verify_at(&headers, &body, store.now())
-            .expect("authentic");
+            .expect("authentic")
+            .notification()
+            .expect("an event");
         assert_eq!(event.created(), i64::MAX);
         assert_eq!(event.occurred_at(), None);
         let json = serde_json::to_value(crate::Event::of(&event)).expect("serializes");
@@ -277,9 +300,10 @@ mod tests {
         let headers = signer.headers(1_767_225_570, &body);
         let r = store
             .verify_at(&headers, &body, store.now())
-            .expect_err("not an event");
+            .expect("authentic: dead-lettered, not refused")
+            .unusable()
+            .expect("not an event");
         assert_eq!(r.kind(), RejectionKind::Malformed);
-        assert!(r.is_authentic(), "dead-lettered, not refused");
     }
 
     #[test]

@@ -33,7 +33,7 @@ use crate::amazon::{AmazonStore, PinnedCerts, SignatureVersion};
 ///     .subject("Amazon Appstore Real-Time Notification")
 ///     .signature_version(SignatureVersion::V1)
 ///     .sign();
-/// assert!(store.verify_delivery(&delivery.headers, &delivery.body).await.is_ok());
+/// assert!(store.verify_at(&delivery.headers, &delivery.body, store.now()).await.is_ok());
 /// # });
 /// ```
 #[derive(Clone)]
@@ -544,7 +544,7 @@ mod tests {
                 .signature_version(version)
                 .sign();
             store
-                .verify_delivery(&d.headers, &d.body)
+                .verify_marked(&d.headers, &d.body)
                 .await
                 .unwrap_or_else(|e| panic!("{version:?}: {e}"));
             let d = signer
@@ -552,7 +552,7 @@ mod tests {
                 .signature_version(version)
                 .sign();
             store
-                .verify_delivery(&d.headers, &d.body)
+                .verify_marked(&d.headers, &d.body)
                 .await
                 .unwrap_or_else(|e| panic!("{version:?}: {e}"));
         }

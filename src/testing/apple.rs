@@ -42,7 +42,7 @@ const ASN1_NULL: [u8; 2] = [0x05, 0x00];
 ///     .with_only_trusted_roots([signer.root_der()])
 ///     .unwrap()
 ///     .with_clock(Clock::from_unix(1_767_225_600));
-/// let n = store.verify_at(&body, store.now()).unwrap();
+/// let n = store.verify_at(&http::HeaderMap::new(), &body, store.now()).unwrap().notification().unwrap();
 /// assert_eq!(n.id(), "uuid-1");
 /// assert_eq!(n.receipt().unwrap().reference, "2000000000000001");
 /// assert_eq!(n.transaction().unwrap().product_id.as_deref(), Some("com.example.app.premium"));

@@ -38,7 +38,7 @@ const TEST_CERT_PEM: &str = include_str!("keys/google-test-rsa.cert.pem");
 /// let token = signer.id_token("https://example.com/push", "push@p.iam.gserviceaccount.com", 1_767_225_500);
 /// let body = GoogleSigner::wrapped_body(&GoogleSigner::test_notification("com.example", 1_767_225_595_123), "1", "2026-01-01T00:00:00Z", "projects/p/subscriptions/s");
 /// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
-/// let n = store.verify_at(&GoogleSigner::headers(&token), &body, store.now()).await.unwrap();
+/// let n = store.verify_at(&GoogleSigner::headers(&token), &body, store.now()).await.unwrap().notification().unwrap();
 /// assert!(n.is_test());
 /// # });
 /// ```

@@ -20,7 +20,7 @@ use crate::{Clock, StripeStore};
 /// let headers = signer.headers(1_767_225_570, &body);
 ///
 /// let store = StripeStore::new("whsec_test").with_clock(Clock::from_unix(1_767_225_600));
-/// let event = store.verify_at(&headers, &body, store.now()).unwrap();
+/// let event = store.verify_at(&headers, &body, store.now()).unwrap().notification().unwrap();
 /// assert_eq!(event.receipt().unwrap().reference, "sub_1");
 /// ```
 #[derive(Clone)]

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use http::{HeaderMap, HeaderName, HeaderValue};
-use store_notifications::Rejection;
+use store_notifications::{Rejection, Verdict};
 
 /// `../shared/fixtures/<store>`, or `None` (with a printed note) when the shared data is absent.
 pub fn fixture_dir(store: &str) -> Option<PathBuf> {
@@ -98,23 +98,41 @@ pub fn headers_from_json(v: &serde_json::Value) -> HeaderMap {
     map
 }
 
-/// Asserts that a manifest `reject` case was rejected with the manifest's `reason`, and that it
-/// counts as authentic (dead-letter path) exactly when the fixtures README lists it as such.
-pub fn assert_rejected_as_expected(
+/// The notification of a manifest `ok` case: panics on a rejection or an unusable verdict.
+pub fn accepted<N>(name: &str, result: Result<Verdict<N>, Rejection>) -> N {
+    match result {
+        Ok(Verdict::Notification(n)) => n,
+        Ok(verdict) => panic!("{name}: authentic but unusable: {:?}", verdict.unusable()),
+        Err(r) => panic!("{name}: rejected: {r}"),
+    }
+}
+
+/// Asserts that a manifest `reject` case was refused (or found unusable) with the manifest's
+/// `reason`, and that it is an authentic-but-unusable verdict (dead-letter path) exactly when
+/// the fixtures README lists it as such.
+pub fn assert_rejected_as_expected<N>(
     name: &str,
     case: &serde_json::Value,
-    rejection: Option<Rejection>,
+    result: Result<Verdict<N>, Rejection>,
     dead_letter_cases: &[&str],
 ) {
-    let rejection = rejection.unwrap_or_else(|| panic!("{name}: accepted"));
+    let (rejection, unusable) = match result {
+        Err(r) => (r, false),
+        Ok(verdict) => (
+            verdict
+                .unusable()
+                .unwrap_or_else(|| panic!("{name}: accepted")),
+            true,
+        ),
+    };
     assert_eq!(
         rejection.kind().as_str(),
         case["reason"],
         "{name}: {rejection}"
     );
     assert_eq!(
-        rejection.is_authentic(),
+        unusable,
         dead_letter_cases.contains(&name),
-        "{name}: authentic? {rejection}"
+        "{name}: authentic but unusable? {rejection}"
     );
 }

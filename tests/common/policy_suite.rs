@@ -186,7 +186,6 @@ pub async fn forged_proof_is_401_and_reaches_nothing<P: PolicySigner>(signer: P)
         .rejection
         .expect("the typed rejection is in the extensions");
     assert_eq!(rejection.kind(), RejectionKind::Unauthenticated);
-    assert!(!rejection.is_authentic());
     assert_eq!(
         reply.outcome,
         Some(Outcome::Rejected(RejectionKind::Unauthenticated))
@@ -248,10 +247,16 @@ pub async fn unusable_payload_is_acknowledged_and_dead_lettered<P: PolicySigner>
         return skipped::<P>("authentic but unusable delivery");
     };
     let h = mounted(&signer, HookMode::Tracked, |e| e);
-    let (reply, calls) = h.both(&headers, body).await;
+    let (reply, calls) = h.both(&headers, body.clone()).await;
     assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
     assert_eq!(reply.outcome, Some(Outcome::DeadLettered));
-    assert!(reply.rejection.expect("why").is_authentic());
+    let store = PolicySigner::store(&signer);
+    let verdict = store.verify(&headers, &body).await.expect("authentic");
+    assert_eq!(
+        reply.rejection.expect("why"),
+        verdict.unusable().expect("unusable"),
+        "the extensions carry the verdict's reason"
+    );
     assert_eq!(
         calls,
         (0, 0, 1),
