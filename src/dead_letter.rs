@@ -215,7 +215,7 @@ pub mod conformance {
         let letter = |store, body: Vec<u8>| {
             DeadLetter::new(
                 store,
-                Rejection::unusable(RejectionKind::Malformed, "conformance: not an event"),
+                Rejection::new(RejectionKind::Malformed, "conformance: not an event"),
                 &headers,
                 Bytes::from(body),
                 UNIX_EPOCH + Duration::from_secs(1_767_225_600),
