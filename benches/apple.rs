@@ -100,7 +100,7 @@ fn setup() -> Setup {
 fn variants(base: &AppleStore) -> Vec<(&'static str, AppleStore, usize)> {
     let uncached = |s: AppleStore| s.with_chain_cache(0, Duration::ZERO);
     let now = |s: AppleStore| s.with_validity_date(ValidityDate::Now);
-    let nested = |s: AppleStore| s.verify_nested(true);
+    let nested = |s: AppleStore| s.with_nested_verification(true);
     vec![
         ("default/cached/signedDate", base.clone(), 1),
         ("default/cached/now", now(base.clone()), 1),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use http::HeaderMap;
 use serde_json::Value;
-use store_notifications::apple::{APPLE_ROOT_CA_G3, Environment};
+use store_notifications::apple::{APPLE_ROOT_CA_G3, AppleRoot, Environment};
 use store_notifications::{AppleStore, Clock, Notification};
 
 type Case = common::Case<AppleStore>;
@@ -21,12 +21,15 @@ fn store_for(dir: &Path, manifest: &Value, case: &Value, now: u64) -> AppleStore
             .unwrap_or(&manifest[key])
             .clone()
     };
-    let roots: Vec<Vec<u8>> = config("trusted_roots")
+    let mut roots = config("trusted_roots")
         .as_array()
         .expect("trusted_roots")
         .iter()
         .map(|p| std::fs::read(dir.join(p.as_str().expect("root path"))).expect("root file"))
-        .collect();
+        .map(|der| AppleRoot::from_der(&der).expect("root"))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let first = roots.next().expect("at least one root");
     let environment = Environment::from(config("environment").as_str().expect("environment"));
     let app_apple_id = config("app_apple_id").as_i64();
     let verify_nested = case
@@ -40,9 +43,8 @@ fn store_for(dir: &Path, manifest: &Value, case: &Value, now: u64) -> AppleStore
         app_apple_id,
     )
     .expect("config")
-    .with_only_trusted_roots(roots)
-    .expect("roots")
-    .verify_nested(verify_nested)
+    .with_only_trusted_roots(first, roots)
+    .with_nested_verification(verify_nested)
     .with_clock(Clock::from_unix(now))
 }
 
@@ -179,18 +181,18 @@ fn real_files_check_out() {
         let file = dir.join(check["file"].as_str().expect("file"));
         match check["kind"].as_str() {
             Some("jws") => {
-                let roots: Vec<Vec<u8>> = check["trusted_roots"]
+                let mut roots = check["trusted_roots"]
                     .as_array()
                     .expect("roots")
                     .iter()
                     .map(|p| std::fs::read(dir.join(p.as_str().expect("path"))).expect("root"))
-                    .collect();
+                    .map(|der| AppleRoot::from_der(&der).expect("root"));
+                let first = roots.next().expect("at least one root");
                 let expect = &check["expect"];
                 let environment = Environment::from(expect["environment"].as_str().expect("env"));
                 let store = AppleStore::new("com.example", environment, Some(1234))
                     .expect("config")
-                    .with_only_trusted_roots(roots)
-                    .expect("roots")
+                    .with_only_trusted_roots(first, roots)
                     .with_clock(Clock::from_unix(1_681_314_384));
                 let jws = std::fs::read_to_string(&file).expect("jws");
                 let jws = jws.trim();
@@ -223,11 +225,7 @@ fn real_files_check_out() {
                 // WWDR G6 is an intermediate (path length 0): it can't be configured as a root.
                 // That it chains to the embedded root is checked by the chain unit tests.
                 let der = std::fs::read(&file).expect("intermediate");
-                assert!(
-                    AppleStore::sandbox("com.example")
-                        .with_trusted_root(&der)
-                        .is_err()
-                );
+                assert!(AppleRoot::from_der(&der).is_err());
             }
             other => panic!("unknown real check {other:?}"),
         }

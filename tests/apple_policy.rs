@@ -76,8 +76,7 @@ async fn chain_from_an_untrusted_root_is_401_and_reaches_nothing() {
 async fn genuine_notification_for_another_app_is_403_and_reaches_nothing() {
     let s = signer();
     let other_app = AppleStore::production("com.example.other", 1_234_567_890)
-        .with_only_trusted_roots([s.root_der()])
-        .expect("root");
+        .with_only_trusted_roots(s.root(), []);
     let h = harness_with(HookMode::Tracked, other_app);
     let body = s.notification(
         "DID_RENEW",
@@ -94,9 +93,8 @@ async fn genuine_notification_for_another_app_is_403_and_reaches_nothing() {
 #[tokio::test]
 async fn notification_for_another_environment_is_403() {
     let s = AppleSigner::new(BUNDLE, Environment::Sandbox);
-    let production = AppleStore::production(BUNDLE, 1_234_567_890)
-        .with_only_trusted_roots([s.root_der()])
-        .expect("root");
+    let production =
+        AppleStore::production(BUNDLE, 1_234_567_890).with_only_trusted_roots(s.root(), []);
     let h = harness_with(HookMode::Tracked, production);
     let body = s.notification(
         "DID_RENEW",
@@ -137,11 +135,11 @@ async fn certificate_not_yet_valid_at_signed_date_is_401() {
 }
 
 #[tokio::test]
-async fn verify_nested_and_now_validity_accept_the_signers_notifications() {
+async fn nested_verification_and_now_validity_accept_the_signers_notifications() {
     let s = signer();
     let strict = s
         .store()
-        .verify_nested(true)
+        .with_nested_verification(true)
         .with_validity_date(ValidityDate::Now);
     let h = harness_with(HookMode::Tracked, strict);
     let body = s.notification(
@@ -157,7 +155,7 @@ async fn verify_nested_and_now_validity_accept_the_signers_notifications() {
 }
 
 #[tokio::test]
-async fn nested_jws_from_another_chain_is_401_only_with_verify_nested() {
+async fn nested_jws_from_another_chain_is_401_only_with_nested_verification() {
     use serde_json::json;
     let s = signer();
     let forger = signer();
@@ -181,7 +179,7 @@ async fn nested_jws_from_another_chain_is_401_only_with_verify_nested() {
         (common::HANDLER_STATUS.as_u16(), (1, 1, 0))
     );
 
-    let strict = harness_with(HookMode::Tracked, s.store().verify_nested(true));
+    let strict = harness_with(HookMode::Tracked, s.store().with_nested_verification(true));
     let (reply, calls) = strict.both(&s.headers(), body).await;
     assert_eq!((reply.status.as_u16(), calls), (401, (0, 0, 0)));
 }
@@ -207,9 +205,7 @@ fn changing_the_roots_forgets_chains_verified_under_the_old_ones() {
         "chain now cached"
     );
     let other = signer();
-    let retrusted = store
-        .with_only_trusted_roots([other.root_der()])
-        .expect("root");
+    let retrusted = store.with_only_trusted_roots(other.root(), []);
     let rejection = retrusted
         .verify_at(&HeaderMap::new(), &body, retrusted.now())
         .expect_err("old chain must not be trusted");

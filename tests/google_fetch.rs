@@ -78,7 +78,7 @@ async fn the_jwks_is_fetched_and_its_max_age_minus_age_honoured() {
         "Cache-Control: public, max-age=100, must-revalidate, no-transform\r\nAge: 40\r\n",
     )
     .await;
-    let fetched = GoogleCerts::with_url(&server.url)
+    let fetched = GoogleCerts::from_url(&server.url)
         .fetch()
         .await
         .expect("fetch");
@@ -89,7 +89,7 @@ async fn the_jwks_is_fetched_and_its_max_age_minus_age_honoured() {
     let store = GoogleStore::new(
         AUDIENCE,
         SERVICE_ACCOUNT,
-        GoogleCerts::with_url(&server.url),
+        GoogleCerts::from_url(&server.url),
     )
     .with_clock(clock);
     let headers = GoogleSigner::headers(&signer.id_token(AUDIENCE, SERVICE_ACCOUNT, NOW as i64));
@@ -127,7 +127,7 @@ async fn the_jwks_is_fetched_and_its_max_age_minus_age_honoured() {
 async fn the_v1_pem_certificate_form_is_understood() {
     let signer = GoogleSigner::new();
     let server = serve(signer.pem_certificates(), "Cache-Control: max-age=10\r\n").await;
-    let fetched = GoogleCerts::with_url(&server.url)
+    let fetched = GoogleCerts::from_url(&server.url)
         .fetch()
         .await
         .expect("fetch");
@@ -142,7 +142,7 @@ async fn a_failing_refresh_keeps_the_stale_keys_and_no_keys_is_503() {
     let store = GoogleStore::new(
         AUDIENCE,
         SERVICE_ACCOUNT,
-        GoogleCerts::with_url(&server.url),
+        GoogleCerts::from_url(&server.url),
     )
     .with_clock(clock);
     let headers = GoogleSigner::headers(&signer.id_token(AUDIENCE, SERVICE_ACCOUNT, NOW as i64));
@@ -166,7 +166,7 @@ async fn a_failing_refresh_keeps_the_stale_keys_and_no_keys_is_503() {
     let fresh = GoogleStore::new(
         AUDIENCE,
         SERVICE_ACCOUNT,
-        GoogleCerts::with_url(&server.url),
+        GoogleCerts::from_url(&server.url),
     )
     .with_clock(Clock::from_unix(NOW + 120));
     let r = fresh
@@ -188,7 +188,7 @@ async fn an_unreachable_google_is_503() {
     let store = GoogleStore::new(
         AUDIENCE,
         SERVICE_ACCOUNT,
-        GoogleCerts::with_url(format!("http://{addr}/certs")),
+        GoogleCerts::from_url(format!("http://{addr}/certs")),
     )
     .with_clock(Clock::from_unix(NOW));
     let signer = GoogleSigner::new();

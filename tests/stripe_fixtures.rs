@@ -20,8 +20,8 @@ fn store_for(_: &Path, _: &Value, case: &Value, now: u64) -> StripeStore {
         .iter()
         .map(|s| s.as_str().expect("secret"))
         .collect();
-    StripeStore::with_secrets(secrets)
-        .expect("at least one secret")
+    StripeStore::from_secrets(secrets)
+        .expect("at least one secret, none empty")
         .with_tolerance(Duration::from_secs(
             case["tolerance_s"].as_u64().expect("tolerance"),
         ))

@@ -10,9 +10,7 @@
 
 use std::path::Path;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
-use store_notifications::apple::Environment;
+use store_notifications::apple::{AppleConfigError, AppleRoot, Environment};
 #[cfg(feature = "demo")]
 use store_notifications::testing::AppleSigner;
 use store_notifications::{AppleStore, BoxError, StoreId};
@@ -71,52 +69,24 @@ pub fn store(apple: &AppleConfig) -> Result<AppleStore, BoxError> {
     for path in &apple.root_certs {
         let bytes = std::fs::read(path)
             .map_err(|e| format!("APPLE_ROOT_CERTS: cannot read {}: {e}", path.display()))?;
-        let found = certificates(&bytes);
-        if found.is_empty() {
-            return Err(format!(
-                "APPLE_ROOT_CERTS: {} holds no DER or PEM certificate",
-                path.display()
-            )
-            .into());
-        }
-        roots.extend(found);
+        roots.extend(
+            certificates(&bytes)
+                .map_err(|e| format!("APPLE_ROOT_CERTS: {}: {e}", path.display()))?,
+        );
     }
-    Ok(store.with_only_trusted_roots(roots)?)
-}
-
-/// The DER certificates of a file: every PEM `CERTIFICATE` block, or the file itself as DER.
-fn certificates(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return vec![bytes.to_vec()];
+    let mut roots = roots.into_iter();
+    let Some(first) = roots.next() else {
+        return Ok(store);
     };
-    if !text.contains("-----BEGIN ") {
-        return if text.trim().is_empty() {
-            Vec::new()
-        } else {
-            vec![bytes.to_vec()]
-        };
-    }
-    pem_blocks(text, "CERTIFICATE")
+    Ok(store.with_only_trusted_roots(first, roots))
 }
 
-/// The decoded bodies of the PEM blocks labelled `label`.
-fn pem_blocks(text: &str, label: &str) -> Vec<Vec<u8>> {
-    let (begin, end) = (
-        format!("-----BEGIN {label}-----"),
-        format!("-----END {label}-----"),
-    );
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find(&begin) {
-        let body = &rest[start + begin.len()..];
-        let Some(stop) = body.find(&end) else { break };
-        let b64: String = body[..stop].split_whitespace().collect();
-        if let Ok(der) = STANDARD.decode(b64) {
-            blocks.push(der);
-        }
-        rest = &body[stop + end.len()..];
+/// The roots of a file: every `CERTIFICATE` block of a PEM text, or the file itself as DER.
+fn certificates(bytes: &[u8]) -> Result<Vec<AppleRoot>, AppleConfigError> {
+    match std::str::from_utf8(bytes) {
+        Ok(text) if text.contains("-----BEGIN ") => AppleRoot::from_pem(text),
+        _ => Ok(vec![AppleRoot::from_der(bytes)?]),
     }
-    blocks
 }
 
 #[cfg(feature = "demo")]
@@ -193,11 +163,29 @@ mod tests {
 
     #[test]
     fn certificates_reads_pem_bundles_and_der() {
-        let pem = "x\n-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n\
-                   -----BEGIN CERTIFICATE-----\nBAUG\n-----END CERTIFICATE-----\n";
-        assert_eq!(certificates(pem.as_bytes()), [vec![1, 2, 3], vec![4, 5, 6]]);
-        assert_eq!(certificates(&[0x30, 0x82]), [vec![0x30, 0x82]]);
-        assert!(certificates(b"  ").is_empty());
+        let der = store_notifications::apple::APPLE_ROOT_CA_G3;
+        assert_eq!(certificates(der).expect("DER").len(), 1);
+        let block = pem_block(der);
+        let pem = format!("x\n{block}between\n{block}");
+        assert_eq!(certificates(pem.as_bytes()).expect("PEM").len(), 2);
+        assert!(certificates(b"  ").is_err());
+        assert!(certificates(&[0x30, 0x82]).is_err());
+        let not_a_root = "-----BEGIN CERTIFICATE-----\nAQID\n-----END CERTIFICATE-----\n";
+        assert!(certificates(not_a_root.as_bytes()).is_err());
+    }
+
+    fn pem_block(der: &[u8]) -> String {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = b64
+            .as_bytes()
+            .chunks(64)
+            .map(|l| std::str::from_utf8(l).expect("ascii"))
+            .collect();
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            lines.join("\n")
+        )
     }
 
     #[test]

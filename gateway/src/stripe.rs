@@ -34,7 +34,7 @@ fn mount(config: &Config, db: &Db) -> Result<Option<Route>, BoxError> {
     let store = config
         .stripe
         .as_ref()
-        .map(|stripe| StripeStore::with_secrets(&stripe.secrets).ok_or("no secret"))
+        .map(|stripe| StripeStore::from_secrets(&stripe.secrets))
         .transpose()?;
     Ok(routes::mounted(store, db, config))
 }

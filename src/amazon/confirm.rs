@@ -182,11 +182,11 @@ impl HttpsConfirmer {
             .https_only(true)
             .timeout(std::time::Duration::from_secs(10))
             .build()?;
-        Ok(Self::with_client(client))
+        Ok(Self::from_client(client))
     }
 
     /// A confirmer using `client` (configure no redirects and a timeout on it).
-    pub fn with_client(client: reqwest::Client) -> Self {
+    pub fn from_client(client: reqwest::Client) -> Self {
         HttpsConfirmer {
             client,
             #[cfg(test)]
@@ -364,7 +364,7 @@ mod tests {
                 .expect("client");
             HttpsConfirmer {
                 origin_override: Some(origin),
-                ..HttpsConfirmer::with_client(client)
+                ..HttpsConfirmer::from_client(client)
             }
         }
 

@@ -11,7 +11,7 @@
 //!
 //! // Trusts Apple Root CA - G3 (embedded); Production requires your app's Apple ID.
 //! let store = AppleStore::production("com.example.app", 1234567890)
-//!     .verify_nested(false)                         // the default, see "Nested JWS" below
+//!     .with_nested_verification(false)              // the default, see "Nested JWS" below
 //!     .with_validity_date(ValidityDate::SignedDate) // the default, see "Time" below
 //!     .with_clock(Clock::system());
 //!
@@ -59,10 +59,10 @@
 //! byte of them without breaking that signature. By default they are therefore decoded without a
 //! second and third ECDSA verify (their header and signature are not looked at), which is what
 //! makes this store about 3× cheaper than verifying everything. With
-//! [`verify_nested(true)`](AppleStore::verify_nested) each nested JWS (and `appData`'s
-//! `signedAppTransactionInfo`) is verified with the full rules against the same roots, at its own
-//! `signedDate`, and the transaction's bundle id and environment and the renewal info's
-//! environment must match the configuration — parity with Apple's
+//! [`with_nested_verification(true)`](AppleStore::with_nested_verification) each nested JWS
+//! (and `appData`'s `signedAppTransactionInfo`) is verified with the full rules against the same
+//! roots, at its own `signedDate`, and the transaction's bundle id and environment and the
+//! renewal info's environment must match the configuration — parity with Apple's
 //! `verify_and_decode_signed_transaction` / `…_renewal_info`.
 //!
 //! # Where this differs from Apple's libraries
@@ -92,7 +92,7 @@ pub use payload::{
     Summary, TransactionReason, TransactionType,
 };
 pub use shape::PayloadShape;
-pub use store::{APPLE_ROOT_CA_G3, AppleConfigError, AppleStore, ValidityDate};
+pub use store::{APPLE_ROOT_CA_G3, AppleConfigError, AppleRoot, AppleStore, ValidityDate};
 
 // The test signers' name for it.
 #[cfg(feature = "test-util")]

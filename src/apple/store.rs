@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use super::chain::{self, ChainCache, TrustedRoot};
 use super::payload::Environment;
 use crate::clock::Clock;
-use crate::kernel::encoding;
+use crate::kernel::{encoding, pem};
 
 /// Apple Root CA - G3 (DER), the root of App Store signed data: SHA-256
 /// `63343abfb89a6a03ebb57e9b3f5fa7be7c4f5c756f3017b3a8c488c3653e9179`, valid 2014–2039,
@@ -39,6 +39,74 @@ impl fmt::Display for AppleConfigError {
 }
 
 impl std::error::Error for AppleConfigError {}
+
+/// A root certificate to trust, parsed and checked once: a DER X.509 certificate with an EC
+/// P-256 or P-384 key, allowed to sign certificates, with room for Apple's intermediate below it
+/// (not a path length of 0).
+///
+/// Give it to [`AppleStore::with_trusted_root`] or [`AppleStore::with_only_trusted_roots`].
+/// `Debug` shows the start of its SHA-256 fingerprint.
+///
+/// ```
+/// use store_notifications::apple::{APPLE_ROOT_CA_G3, AppleRoot};
+///
+/// let g3 = AppleRoot::from_der(APPLE_ROOT_CA_G3).unwrap();
+/// assert!(format!("{g3:?}").contains("63343abfb89a6a03"));
+/// assert!(AppleRoot::from_der(b"not a certificate").is_err());
+/// ```
+#[derive(Clone)]
+pub struct AppleRoot(TrustedRoot);
+
+impl AppleRoot {
+    /// Parses one DER certificate.
+    pub fn from_der(der: &[u8]) -> Result<AppleRoot, AppleConfigError> {
+        TrustedRoot::from_der(der)
+            .map(AppleRoot)
+            .map_err(|e| AppleConfigError(e.into()))
+    }
+
+    /// Parses every `CERTIFICATE` block of a PEM text (a bundle of one or more roots), in order.
+    /// Blocks of other labels are skipped; no `CERTIFICATE` block at all, a malformed block or
+    /// a certificate [`from_der`](Self::from_der) refuses is an error, so a non-empty `Vec` is
+    /// returned.
+    ///
+    /// ```
+    /// use store_notifications::apple::AppleRoot;
+    ///
+    /// assert!(AppleRoot::from_pem("not a PEM").is_err());
+    /// ```
+    pub fn from_pem(pem: &str) -> Result<Vec<AppleRoot>, AppleConfigError> {
+        let mut roots = Vec::new();
+        for block in pem::blocks(pem.as_bytes()) {
+            let block = block.map_err(|e| AppleConfigError(format!("root PEM: {e}").into()))?;
+            if block.label != "CERTIFICATE" {
+                continue;
+            }
+            let der = block.decode().map_err(|e| {
+                AppleConfigError(format!("root PEM, certificate #{}: {e}", roots.len() + 1).into())
+            })?;
+            let root = TrustedRoot::from_der(&der).map_err(|e| {
+                AppleConfigError(format!("root PEM, certificate #{}: {e}", roots.len() + 1).into())
+            })?;
+            roots.push(AppleRoot(root));
+        }
+        if roots.is_empty() {
+            return Err(AppleConfigError("root PEM: no CERTIFICATE block".into()));
+        }
+        Ok(roots)
+    }
+}
+
+impl fmt::Debug for AppleRoot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppleRoot")
+            .field(
+                "sha256_prefix",
+                &encoding::hex_lower(&self.0.fingerprint_prefix()),
+            )
+            .finish_non_exhaustive()
+    }
+}
 
 /// The App Store Server Notifications V2 verifier.
 ///
@@ -115,39 +183,51 @@ impl AppleStore {
         self
     }
 
-    /// Also trusts the root certificate `der` (DER bytes), e.g. the StoreKit testing root.
-    pub fn with_trusted_root(mut self, der: &[u8]) -> Result<Self, AppleConfigError> {
-        let root = TrustedRoot::from_der(der).map_err(|e| AppleConfigError(e.into()))?;
+    /// Also trusts `root`, e.g. the StoreKit testing root; the chain cache is emptied, as on
+    /// every change of roots.
+    #[must_use]
+    pub fn with_trusted_root(mut self, root: AppleRoot) -> Self {
         let mut roots = self.roots.to_vec();
-        roots.push(root);
+        roots.push(root.0);
         self.roots = roots.into();
         self.reset_cache();
-        Ok(self)
+        self
     }
 
-    /// Trusts exactly these roots (DER bytes), replacing Apple Root CA - G3. At least one.
-    pub fn with_only_trusted_roots<I>(mut self, roots: I) -> Result<Self, AppleConfigError>
-    where
-        I: IntoIterator,
-        I::Item: AsRef<[u8]>,
-    {
-        let roots = roots
-            .into_iter()
-            .map(|der| TrustedRoot::from_der(der.as_ref()).map_err(|e| AppleConfigError(e.into())))
-            .collect::<Result<Vec<_>, _>>()?;
-        if roots.is_empty() {
-            return Err(AppleConfigError("no trusted root".into()));
-        }
+    /// Trusts exactly `first` and the `rest`, replacing Apple Root CA - G3 (and every root
+    /// trusted so far); the chain cache is emptied.
+    ///
+    /// At least one root, by the signature: a store that trusts no root would refuse every
+    /// notification as forged, a configuration mistake better caught where it is written.
+    ///
+    /// ```
+    /// use store_notifications::AppleStore;
+    /// use store_notifications::apple::{APPLE_ROOT_CA_G3, AppleRoot};
+    ///
+    /// let g3 = AppleRoot::from_der(APPLE_ROOT_CA_G3).unwrap();
+    /// let store = AppleStore::sandbox("com.example.app").with_only_trusted_roots(g3, []);
+    /// # let _ = store;
+    /// ```
+    #[must_use]
+    pub fn with_only_trusted_roots(
+        mut self,
+        first: AppleRoot,
+        rest: impl IntoIterator<Item = AppleRoot>,
+    ) -> Self {
+        let roots: Vec<TrustedRoot> = std::iter::once(first)
+            .chain(rest)
+            .map(|root| root.0)
+            .collect();
         self.roots = roots.into();
         self.reset_cache();
-        Ok(self)
+        self
     }
 
     /// Verifies nested `signedTransactionInfo`, `signedRenewalInfo` and
     /// `signedAppTransactionInfo` with the full rules too (default `false`: see the module docs
     /// for why the outer signature already authenticates them).
     #[must_use]
-    pub fn verify_nested(mut self, verify_nested: bool) -> Self {
+    pub fn with_nested_verification(mut self, verify_nested: bool) -> Self {
         self.verify_nested = verify_nested;
         self
     }

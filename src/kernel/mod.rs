@@ -19,5 +19,5 @@ pub(crate) mod encoding;
 #[cfg(any(feature = "apple", feature = "google"))]
 pub(crate) mod jose;
 pub(crate) mod json;
-#[cfg(any(feature = "google", feature = "amazon"))]
+#[cfg(any(feature = "apple", feature = "google", feature = "amazon"))]
 pub(crate) mod pem;

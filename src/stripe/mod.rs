@@ -46,6 +46,33 @@ pub const DEFAULT_TOLERANCE: Duration = Duration::from_secs(300);
 /// The header carrying the signatures (a constant name: no parsing per request).
 static STRIPE_SIGNATURE: HeaderName = HeaderName::from_static("stripe-signature");
 
+/// Why [`StripeStore::from_secrets`] refused its secrets: there were none, or one was empty.
+///
+/// Its `Display` names the position of an empty secret, never a secret's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StripeConfigError {
+    /// The 0-based position of the first empty secret; `None` when there was no secret at all.
+    empty_at: Option<usize>,
+}
+
+impl fmt::Display for StripeConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.empty_at {
+            None => f.write_str(
+                "invalid Stripe configuration: at least one secret is needed, there is none",
+            ),
+            Some(i) => write!(
+                f,
+                "invalid Stripe configuration: secret #{} is empty (at least one secret is \
+                 needed, and none may be empty)",
+                i + 1
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StripeConfigError {}
+
 /// The Stripe verifier.
 #[derive(Clone)]
 pub struct StripeStore {
@@ -55,7 +82,8 @@ pub struct StripeStore {
 }
 
 impl StripeStore {
-    /// A verifier for one endpoint secret (`whsec_…`).
+    /// A verifier for one endpoint secret (`whsec_…`). For secrets read from configuration,
+    /// [`from_secrets`](Self::from_secrets) also refuses an empty list or an empty secret.
     pub fn new(secret: impl AsRef<[u8]>) -> Self {
         StripeStore {
             keys: vec![hmac::Key::new(hmac::HMAC_SHA256, secret.as_ref())],
@@ -64,15 +92,41 @@ impl StripeStore {
         }
     }
 
-    /// A verifier accepting any of `secrets`; `None` if there are none.
-    pub fn with_secrets<I>(secrets: I) -> Option<Self>
+    /// A verifier accepting any of `secrets` (e.g. a list read from configuration), in order:
+    /// the same as [`new`](Self::new) with the first and [`with_secret`](Self::with_secret)
+    /// with each of the others.
+    ///
+    /// Refuses an empty list, which would refuse every delivery, and an empty secret, which
+    /// anyone can sign with: both are configuration mistakes, reported once at start-up.
+    ///
+    /// ```
+    /// use store_notifications::StripeStore;
+    ///
+    /// let store = StripeStore::from_secrets(["whsec_current", "whsec_previous"]).unwrap();
+    /// # let _ = store;
+    /// let none: [&str; 0] = [];
+    /// let e = StripeStore::from_secrets(none).unwrap_err();
+    /// assert!(e.to_string().contains("at least one secret"));
+    /// assert!(StripeStore::from_secrets(["whsec_current", ""]).is_err());
+    /// ```
+    pub fn from_secrets<I>(secrets: I) -> Result<Self, StripeConfigError>
     where
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        let mut secrets = secrets.into_iter();
-        let first = secrets.next()?;
-        Some(secrets.fold(StripeStore::new(first), StripeStore::with_secret))
+        let mut store: Option<StripeStore> = None;
+        for (index, secret) in secrets.into_iter().enumerate() {
+            if secret.as_ref().is_empty() {
+                return Err(StripeConfigError {
+                    empty_at: Some(index),
+                });
+            }
+            store = Some(match store {
+                None => StripeStore::new(secret),
+                Some(store) => store.with_secret(secret),
+            });
+        }
+        store.ok_or(StripeConfigError { empty_at: None })
     }
 
     /// Also accepts signatures made with `secret` (for secret rolls).
@@ -307,8 +361,25 @@ mod tests {
     }
 
     #[test]
-    fn with_secrets_needs_at_least_one() {
-        assert!(StripeStore::with_secrets(Vec::<String>::new()).is_none());
-        assert!(StripeStore::with_secrets(["a", "b"]).is_some());
+    fn from_secrets_needs_at_least_one() {
+        let e = StripeStore::from_secrets(Vec::<String>::new()).expect_err("no secret");
+        assert!(
+            e.to_string().contains("at least one secret is needed"),
+            "{e}"
+        );
+        let store = StripeStore::from_secrets(["a", "b"]).expect("two secrets");
+        assert!(format!("{store:?}").contains("2 redacted"));
+    }
+
+    #[test]
+    fn from_secrets_refuses_an_empty_secret() {
+        // An empty HMAC key is one anybody can sign with.
+        for secrets in [vec![""], vec!["whsec_a", ""], vec!["", "whsec_b"]] {
+            let e = StripeStore::from_secrets(&secrets).expect_err("an empty secret");
+            assert!(e.to_string().contains("is empty"), "{e}");
+            assert!(!e.to_string().contains("whsec_"), "{e}");
+        }
+        let e = StripeStore::from_secrets(["whsec_a", ""]).expect_err("empty");
+        assert!(e.to_string().contains("secret #2"), "{e}");
     }
 }

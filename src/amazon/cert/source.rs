@@ -215,7 +215,7 @@ impl HttpsCertSource {
     }
 
     /// A source using `client` (configure no redirects and a timeout on it).
-    pub fn with_client(client: reqwest::Client) -> Self {
+    pub fn from_client(client: reqwest::Client) -> Self {
         HttpsCertSource { client }
     }
 }
@@ -344,7 +344,7 @@ mod tests {
             .build()
             .expect("client");
         let url = CertUrl::parse(GOOD).expect("url");
-        let err = HttpsCertSource::with_client(client)
+        let err = HttpsCertSource::from_client(client)
             .certificate(&url)
             .await
             .expect_err("nothing there");

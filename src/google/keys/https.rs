@@ -42,11 +42,11 @@ impl GoogleCerts {
 
     /// Fetches from [`GoogleCerts::URL`] with a 10-second timeout.
     pub fn new() -> Self {
-        GoogleCerts::with_url(Self::URL)
+        GoogleCerts::from_url(Self::URL)
     }
 
     /// Fetches from another URL (either of Google's two formats), for tests or a mirror.
-    pub fn with_url(url: impl Into<String>) -> Self {
+    pub fn from_url(url: impl Into<String>) -> Self {
         GoogleCerts {
             url: url.into(),
             // Building a client fails only when the TLS backend cannot initialise; `fetch` then
