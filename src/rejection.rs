@@ -112,6 +112,16 @@ impl Rejection {
     /// A rejection of a message whose proof checked out but whose payload is unusable: the
     /// crate-private marker a store sets while parsing, turned into
     /// [`Verdict::Unusable`](crate::Verdict::Unusable) at its public boundary.
+    // Only the built-in stores mark unusable payloads while parsing.
+    #[cfg_attr(
+        not(any(
+            feature = "stripe",
+            feature = "apple",
+            feature = "google",
+            feature = "amazon"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn unusable(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
         Rejection {
             authentic: true,
@@ -140,11 +150,31 @@ impl Rejection {
     }
 
     /// Whether the message was authentic (proof verified) but its payload unusable.
+    // Only the built-in stores mark unusable payloads while parsing.
+    #[cfg_attr(
+        not(any(
+            feature = "stripe",
+            feature = "apple",
+            feature = "google",
+            feature = "amazon"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn is_authentic(&self) -> bool {
         self.authentic
     }
 
     /// The same rejection without the marker (as a [`Rejection::new`] of its kind and message).
+    // Only the built-in stores mark unusable payloads while parsing.
+    #[cfg_attr(
+        not(any(
+            feature = "stripe",
+            feature = "apple",
+            feature = "google",
+            feature = "amazon"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn into_unmarked(self) -> Self {
         Rejection {
             authentic: false,

@@ -218,6 +218,16 @@ impl<N> Verdict<N> {
     /// The public boundary of a built-in store: a rejection carrying the crate-private
     /// "authentic" marker (set while parsing, deep in a store) becomes [`Verdict::Unusable`];
     /// the marker itself never leaves the crate.
+    // Only the built-in stores mark unusable payloads while parsing.
+    #[cfg_attr(
+        not(any(
+            feature = "stripe",
+            feature = "apple",
+            feature = "google",
+            feature = "amazon"
+        )),
+        allow(dead_code)
+    )]
     pub(crate) fn from_result(result: Result<N, Rejection>) -> Result<Verdict<N>, Rejection> {
         match result {
             Ok(n) => Ok(Verdict::Notification(n)),
