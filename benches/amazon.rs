@@ -45,7 +45,9 @@ fn bench(c: &mut Criterion) {
         .with_app_package_name("com.example.app")
         .with_clock(Clock::from_unix(1_767_225_600));
     let public_key = public_key_der();
+    // The endpoint bounds its waits with tokio's timers.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let rtn = RtnMessageBuilder::new(

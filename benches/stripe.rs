@@ -95,7 +95,9 @@ fn bench(c: &mut Criterion) {
     let endpoint = Endpoint::new(store.clone(), AlwaysTracked);
     let app = Router::new().route("/", post(|| async { "ok" }).layer(endpoint.layer()));
     let bare = Router::new().route("/", post(|| async { "ok" }));
+    // The endpoint bounds its waits with tokio's timers.
     let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
         .build()
         .expect("runtime");
     let request = |body: Bytes| {
