@@ -109,26 +109,6 @@ impl Rejection {
         }
     }
 
-    /// A rejection of a message whose proof checked out but whose payload is unusable: the
-    /// crate-private marker a store sets while parsing, turned into
-    /// [`Verdict::Unusable`](crate::Verdict::Unusable) at its public boundary.
-    // Only the built-in stores mark unusable payloads while parsing.
-    #[cfg_attr(
-        not(any(
-            feature = "stripe",
-            feature = "apple",
-            feature = "google",
-            feature = "amazon"
-        )),
-        allow(dead_code)
-    )]
-    pub(crate) fn unusable(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
-        Rejection {
-            authentic: true,
-            ..Rejection::new(kind, message)
-        }
-    }
-
     /// Shorthand for [`RejectionKind::Malformed`].
     pub fn malformed(message: impl Into<Cow<'static, str>>) -> Self {
         Rejection::new(RejectionKind::Malformed, message)
@@ -149,42 +129,46 @@ impl Rejection {
         self.kind.status()
     }
 
+    /// The explanation.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// The crate-private "authentic but unusable" marker a store sets while parsing, turned into
+/// [`Verdict::Unusable`](crate::Verdict::Unusable) at its public boundary. Only the built-in
+/// stores set it.
+#[cfg_attr(
+    not(any(
+        feature = "stripe",
+        feature = "apple",
+        feature = "google",
+        feature = "amazon"
+    )),
+    allow(dead_code)
+)]
+impl Rejection {
+    /// A rejection of a message whose proof checked out but whose payload is unusable: the
+    /// crate-private marker a store sets while parsing, turned into
+    /// [`Verdict::Unusable`](crate::Verdict::Unusable) at its public boundary.
+    pub(crate) fn unusable(kind: RejectionKind, message: impl Into<Cow<'static, str>>) -> Self {
+        Rejection {
+            authentic: true,
+            ..Rejection::new(kind, message)
+        }
+    }
+
     /// Whether the message was authentic (proof verified) but its payload unusable.
-    // Only the built-in stores mark unusable payloads while parsing.
-    #[cfg_attr(
-        not(any(
-            feature = "stripe",
-            feature = "apple",
-            feature = "google",
-            feature = "amazon"
-        )),
-        allow(dead_code)
-    )]
     pub(crate) fn is_authentic(&self) -> bool {
         self.authentic
     }
 
     /// The same rejection without the marker (as a [`Rejection::new`] of its kind and message).
-    // Only the built-in stores mark unusable payloads while parsing.
-    #[cfg_attr(
-        not(any(
-            feature = "stripe",
-            feature = "apple",
-            feature = "google",
-            feature = "amazon"
-        )),
-        allow(dead_code)
-    )]
     pub(crate) fn into_unmarked(self) -> Self {
         Rejection {
             authentic: false,
             ..self
         }
-    }
-
-    /// The explanation.
-    pub fn message(&self) -> &str {
-        &self.message
     }
 }
 
