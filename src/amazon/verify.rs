@@ -382,14 +382,8 @@ mod tests {
 
     #[tokio::test]
     async fn confirmation_for_a_foreign_topic_is_wrong_app_and_never_confirmed() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = Arc::clone(&calls);
-        let store = store()
-            .with_topic_arn("arn:aws:sns:us-east-1:123456789012:mine")
-            .with_confirmer(move |_: ConfirmRequest| {
-                c.fetch_add(1, Ordering::SeqCst);
-                async { Ok::<_, std::io::Error>(()) }
-            });
+        let (store, calls) =
+            counting_confirms(store().with_topic_arn("arn:aws:sns:us-east-1:123456789012:mine"));
         let d = SnsSigner::new().subscription_confirmation("tok").sign();
         let r = store
             .verify_marked(&d.headers, &d.body)
@@ -399,17 +393,24 @@ mod tests {
         assert_eq!(calls.load(Ordering::SeqCst), 0);
     }
 
-    #[tokio::test]
-    async fn subscribe_url_off_the_sns_host_is_never_followed() {
+    /// `store` with a confirmer that counts its calls.
+    fn counting_confirms(store: AmazonStore) -> (AmazonStore, Arc<AtomicUsize>) {
         let calls = Arc::new(AtomicUsize::new(0));
         let c = Arc::clone(&calls);
-        let store = store().with_confirmer(move |_: ConfirmRequest| {
+        let store = store.with_confirmer(move |_: ConfirmRequest| {
             c.fetch_add(1, Ordering::SeqCst);
             async { Ok::<_, std::io::Error>(()) }
         });
+        (store, calls)
+    }
+
+    /// A signed confirmation whose `SubscribeURL` is `url` verifies, but its control handling
+    /// refuses it as unauthenticated and never makes the request.
+    async fn subscribe_url_is_refused(url: String) {
+        let (store, calls) = counting_confirms(store());
         let d = SnsSigner::new()
             .subscription_confirmation("tok")
-            .subscribe_url("https://sns.us-east-1.amazonaws.com.evil.com/?Token=tok")
+            .subscribe_url(url)
             .sign();
         let n = store
             .verify_marked(&d.headers, &d.body)
@@ -418,6 +419,14 @@ mod tests {
         let r = store.control(&n).await.expect_err("refused");
         assert_eq!(r.kind(), RejectionKind::Unauthenticated);
         assert_eq!(calls.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn subscribe_url_off_the_sns_host_is_never_followed() {
+        subscribe_url_is_refused(
+            "https://sns.us-east-1.amazonaws.com.evil.com/?Token=tok".to_owned(),
+        )
+        .await;
     }
 
     #[tokio::test]
@@ -485,26 +494,11 @@ mod tests {
 
     #[tokio::test]
     async fn subscribe_url_region_must_match_topic_arn_region() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = Arc::clone(&calls);
-        let store = store().with_confirmer(move |_: ConfirmRequest| {
-            c.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, std::io::Error>(()) }
-        });
-        let d = SnsSigner::new()
-            .subscription_confirmation("tok")
-            .subscribe_url(format!(
-                "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={}&Token=tok",
-                SnsSigner::TOPIC_ARN
-            ))
-            .sign();
-        let n = store
-            .verify_marked(&d.headers, &d.body)
-            .await
-            .expect("signed");
-        let r = store.control(&n).await.expect_err("refused");
-        assert_eq!(r.kind(), RejectionKind::Unauthenticated);
-        assert_eq!(calls.load(Ordering::SeqCst), 0);
+        subscribe_url_is_refused(format!(
+            "https://sns.eu-west-1.amazonaws.com/?Action=ConfirmSubscription&TopicArn={}&Token=tok",
+            SnsSigner::TOPIC_ARN
+        ))
+        .await;
     }
 
     #[tokio::test]
@@ -563,12 +557,7 @@ mod tests {
 
     #[tokio::test]
     async fn unsubscribe_confirmation_is_recorded_without_a_request() {
-        let calls = Arc::new(AtomicUsize::new(0));
-        let c = Arc::clone(&calls);
-        let store = store().with_confirmer(move |_: ConfirmRequest| {
-            c.fetch_add(1, Ordering::SeqCst);
-            async { Ok::<_, std::io::Error>(()) }
-        });
+        let (store, calls) = counting_confirms(store());
         let d = SnsSigner::new().unsubscribe_confirmation("tok").sign();
         let n = store.verify_marked(&d.headers, &d.body).await.expect("ok");
         assert_eq!(n.disposition(), Disposition::Control);

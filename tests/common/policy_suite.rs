@@ -33,6 +33,16 @@ use super::harness::{
     post_over_tcp, send, serve, silent,
 };
 
+/// A rejection row's answer: `status`, and nothing (hook, handler, sink) was called.
+fn assert_refused_untouched(
+    reply: &super::harness::Reply,
+    calls: (usize, usize, usize),
+    status: StatusCode,
+) {
+    assert_eq!(reply.status, status, "{}", reply.body);
+    assert_eq!(calls, (0, 0, 0), "nothing reached the hook");
+}
+
 /// The receipt reference the rows ask about.
 pub const REFERENCE: &str = "policy-receipt-ref-1";
 
@@ -320,24 +330,12 @@ pub async fn body_over_the_limit_is_413_by_its_content_length<P: PolicySigner>(s
     });
     headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
     let (reply, calls) = h.both(&headers, body.clone()).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(calls, (0, 0, 0), "nothing reached the hook");
+    assert_refused_untouched(&reply, calls, StatusCode::PAYLOAD_TOO_LARGE);
     // Refused on the declared length alone, before waiting for a byte of the body.
     let started = Instant::now();
     let (reply, calls) = h.both_body(&headers, silent).await;
     assert!(started.elapsed() < Duration::from_secs(5), "not read");
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(calls, (0, 0, 0), "nothing reached the hook");
+    assert_refused_untouched(&reply, calls, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 pub async fn body_over_the_limit_is_413_without_content_length<P: PolicySigner>(signer: P) {
@@ -348,26 +346,14 @@ pub async fn body_over_the_limit_is_413_without_content_length<P: PolicySigner>(
         e.with_body_limit(body.len() - 1)
     });
     let (reply, calls) = h.both_body(&headers, || chunked(&body, 64)).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(calls, (0, 0, 0), "nothing reached the hook");
+    assert_refused_untouched(&reply, calls, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 pub async fn body_over_the_default_limit_is_413<P: PolicySigner>(signer: P) {
     let (headers, _) = signer.receipt(REFERENCE);
     let h = mounted(&signer, HookMode::Tracked, |e| e);
     let (reply, calls) = h.both(&headers, vec![b' '; DEFAULT_BODY_LIMIT + 1]).await;
-    assert_eq!(
-        reply.status,
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "{}",
-        reply.body
-    );
-    assert_eq!(calls, (0, 0, 0), "nothing reached the hook");
+    assert_refused_untouched(&reply, calls, StatusCode::PAYLOAD_TOO_LARGE);
 }
 
 pub async fn body_slower_than_its_timeout_is_408<P: PolicySigner>(signer: P) {
